@@ -1,0 +1,53 @@
+"""Host prerequisites for the lab: root, systemd-nspawn, debootstrap, iptables, iproute2, ssh."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+
+from platformctl.lab.shell import LabError, run
+
+
+@dataclass(frozen=True)
+class Tool:
+    command: str
+    package: str  # the Debian/Ubuntu package that provides it
+
+
+REQUIRED_TOOLS = (
+    Tool("systemd-nspawn", "systemd-container"),
+    Tool("debootstrap", "debootstrap"),
+    Tool("iptables", "iptables"),
+    Tool("ip", "iproute2"),
+    Tool("ssh", "openssh-client"),
+    Tool("ssh-keygen", "openssh-client"),
+)
+
+
+def missing_tools() -> list[Tool]:
+    return [tool for tool in REQUIRED_TOOLS if shutil.which(tool.command) is None]
+
+
+def fix_command(tools: list[Tool]) -> str:
+    packages = " ".join(sorted({tool.package for tool in tools}))
+    return f"apt-get update && apt-get install -y {packages}"
+
+
+def ensure(install: bool = True) -> None:
+    """Fail with the exact fix when the lab cannot run here; install missing packages when allowed."""
+    if os.geteuid() != 0:
+        raise LabError("the lab needs root (network namespaces, mounts, nspawn): re-run as root (`sudo -i`)")
+    missing = missing_tools()
+    if not missing:
+        return
+    if not install or shutil.which("apt-get") is None:
+        names = ", ".join(tool.command for tool in missing)
+        raise LabError(f"missing {names}; install with: {fix_command(missing)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    os.environ.update(env)
+    run(["apt-get", "update", "-qq"], timeout=600)
+    run(["apt-get", "install", "-y", "-qq", *sorted({tool.package for tool in missing})], timeout=900)
+    still = missing_tools()
+    if still:
+        raise LabError(f"still missing after install: {', '.join(t.command for t in still)}")
