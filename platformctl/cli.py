@@ -10,10 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from platformctl import checks
+from platformctl import provision as provision_mod
 from platformctl.lab import config as lab_config
 from platformctl.lab import manager as lab_manager
 from platformctl.lab import nodes as lab_nodes
 from platformctl.lab.shell import LabError
+from platformctl.stacks import StackError
 
 app = typer.Typer(help="Stand up and check the GPU platform.", no_args_is_help=True)
 lab_app = typer.Typer(help="The local lab: a virtual cluster of real systemd hosts.", no_args_is_help=True)
@@ -87,6 +90,58 @@ def lab_ssh(ctx: typer.Context, node: str, lab_id: LabIdOption = None) -> None:
         raise _fail(exc) from exc
     sys.stdout.flush()
     os.execvp(cmd[0], cmd)
+
+
+StackOption = Annotated[str, typer.Option("--stack", help="Stack: lab, staging or production.")]
+
+
+@app.command("provision")
+def provision(stack: StackOption = "lab",
+              playbook: Annotated[str, typer.Option(help="Playbook under playbooks/.")] = "site.yml",
+              limit: Annotated[str | None, typer.Option(help="Ansible --limit pattern.")] = None,
+              check: Annotated[bool, typer.Option(help="Dry run (--check --diff).")] = False,
+              verbose: Annotated[bool, typer.Option(help="Stream all of Ansible's output.")] = False) -> None:
+    """Run a playbook against the stack's inventory; exit 1 when any host failed."""
+    result = _run_playbook(stack, playbook, limit=limit, check=check, verbose=verbose)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _run_playbook(stack: str, playbook: str, *, limit: str | None = None, check: bool = False,
+                  verbose: bool = False) -> provision_mod.PlaybookResult:
+    def show(line: str) -> None:
+        if verbose:
+            console.print(line, markup=False, highlight=False)
+        elif match := provision_mod.TASK_LINE.match(line):
+            status.update(f"{playbook}: {match['name']}")
+
+    try:
+        with console.status(f"{playbook}: starting") as status:
+            result = provision_mod.run_playbook(stack, playbook, limit=limit, check=check, on_line=show)
+    except StackError as exc:
+        raise _fail(exc) from exc
+    verdict = "[green]ok[/]" if result.ok else f"[red]failed on {', '.join(result.failed_hosts) or '?'}[/]"
+    console.print(f"{playbook} on {stack}: {verdict} in {result.duration_s:.1f} s, changed={result.changed} "
+                  f"({len(result.recap)} hosts; log {result.log_path})")
+    return result
+
+
+@app.command("test")
+def test(lint: Annotated[bool, typer.Option(help="Run the linters first.")] = True,
+         pytest_args: Annotated[list[str] | None, typer.Argument(help="Extra pytest args.")] = None) -> None:
+    """The project's tests: linters (ruff, yamllint, ansible-lint, shellcheck, hadolint), then pytest."""
+    lint_ok = True
+    if lint:
+        def report(name: str, passed: bool, output: str) -> None:
+            console.print(f"{'[green]PASS' if passed else '[red]FAIL'}[/] {name}")
+            if not passed:
+                console.print(output, markup=False, highlight=False)
+
+        lint_ok = checks.run_linters(report)
+    code = checks.run_pytest(pytest_args or [])
+    if not lint_ok:
+        console.print("[red]lint failed[/] (see above)")
+    raise typer.Exit(code or (0 if lint_ok else 1))
 
 
 def main() -> None:

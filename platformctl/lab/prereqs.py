@@ -51,3 +51,13 @@ def ensure(install: bool = True) -> None:
     still = missing_tools()
     if still:
         raise LabError(f"still missing after install: {', '.join(t.command for t in still)}")
+
+
+if __name__ == "__main__":
+    # Used by scripts/setup.sh before the virtualenv exists: print the packages that provide missing tools.
+    import sys
+
+    if sys.argv[1:] == ["--missing-packages"]:
+        print("\n".join(sorted({tool.package for tool in missing_tools()})))
+    else:
+        sys.exit("usage: python -m platformctl.lab.prereqs --missing-packages")
