@@ -1,0 +1,48 @@
+"""Fixtures for tests that build real labs (systemd-nspawn nodes); every lab made here is torn down."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from platformctl.lab import manager, network
+from platformctl.lab.config import LabConfig
+from platformctl.paths import REPO_ROOT
+
+CHECKOUT_TAG = hashlib.sha1(str(REPO_ROOT).encode()).hexdigest()[:4]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/lab/" in str(item.fspath):
+            item.add_marker(pytest.mark.lab)
+            if os.geteuid() != 0:
+                item.add_marker(pytest.mark.skip(reason="lab tests need root (namespaces, mounts, nspawn)"))
+
+
+def lab_id(purpose: str) -> str:
+    """Deterministic per checkout, so a crashed run's lab is found and removed by the next run."""
+    return f"t{CHECKOUT_TAG}-{purpose}"
+
+
+@pytest.fixture
+def make_lab() -> Iterator[Callable[..., manager.UpReport]]:
+    made: list[str] = []
+
+    def make(purpose: str, nodes: int = 3) -> manager.UpReport:
+        ident = lab_id(purpose)
+        if ident not in made:
+            manager.down(ident)  # leftovers of an interrupted earlier run
+            made.append(ident)
+        return manager.up(nodes, ident)
+
+    yield make
+    leftovers = [item for ident in made for item in manager.down(ident)]
+    assert not leftovers, f"lab teardown left: {leftovers}"
+
+
+def host_objects(lab: LabConfig) -> list[str]:
+    return network.leftovers(lab)
