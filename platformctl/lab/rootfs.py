@@ -36,18 +36,18 @@ def cache_key() -> str:
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
-def base_dir() -> Path:
-    return CACHE_ROOT / "rootfs" / f"{versions.LAB_DEBIAN_SUITE}-{cache_key()}"
+def base_dir(cache_root: Path = CACHE_ROOT) -> Path:
+    return cache_root / "rootfs" / f"{versions.LAB_DEBIAN_SUITE}-{cache_key()}"
 
 
-def is_cached() -> bool:
-    return (base_dir() / ".complete").exists()
+def is_cached(cache_root: Path = CACHE_ROOT) -> bool:
+    return (base_dir(cache_root) / ".complete").exists()
 
 
-def ensure_base(rebuild: bool = False) -> tuple[Path, float]:
+def ensure_base(rebuild: bool = False, cache_root: Path = CACHE_ROOT) -> tuple[Path, float]:
     """Return the cached base tree, building it first if needed; the float is build seconds (0 if cached)."""
-    target = base_dir()
-    if is_cached() and not rebuild:
+    target = base_dir(cache_root)
+    if is_cached(cache_root) and not rebuild:
         return target, 0.0
     started = time.monotonic()
     staging = target.with_name(target.name + ".building")

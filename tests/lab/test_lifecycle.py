@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 from platformctl.lab import manager, nodes, rootfs
 from platformctl.lab.config import LabConfig
@@ -20,6 +21,14 @@ def ssh(lab: LabConfig, node: str, command: str, timeout: float = 30) -> subproc
 def _mounts() -> str:
     with open("/proc/self/mountinfo") as handle:
         return handle.read()
+
+
+def _alive(pid: int | None) -> bool:
+    """A live process has a command line; a reaped or zombie one has none."""
+    try:
+        return bool(Path(f"/proc/{pid}/cmdline").read_bytes())
+    except FileNotFoundError:
+        return False
 
 
 def test_up_boots_real_systemd_nodes_reachable_over_ssh(make_lab):
@@ -73,8 +82,7 @@ def test_two_labs_coexist_isolated_and_down_removes_every_trace(make_lab):
     assert not second.state_dir.exists()
     assert not second.inventory_path.exists()
     assert str(second.state_dir) not in _mounts()
-    assert all(not os.path.exists(f"/proc/{pid}/cmdline") or
-               not open(f"/proc/{pid}/cmdline", "rb").read() for pid in pids)
+    assert not any(_alive(pid) for pid in pids)
     assert not any(second.lab_id in line for line in subprocess.run(
         ["iptables-save"], capture_output=True, text=True, check=True).stdout.splitlines())
     # The other lab is untouched.

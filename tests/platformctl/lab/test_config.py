@@ -39,7 +39,8 @@ def test_two_labs_get_different_subnets_and_names(state_root):
         second = config.allocate("lab-two", 3)
     assert first.index != second.index
     assert first.bridge != second.bridge
-    assert {first.netns(n) for n in first.node_names()}.isdisjoint(second.netns(n) for n in second.node_names())
+    first_ns = {first.netns(n) for n in first.node_names()}
+    assert first_ns.isdisjoint(second.netns(n) for n in second.node_names())
 
 
 def test_allocation_is_stable_for_an_existing_lab(state_root):
