@@ -126,10 +126,11 @@ def _run_playbook(stack: str, playbook: str, *, limit: str | None = None, check:
     return result
 
 
-@app.command("test")
-def test(lint: Annotated[bool, typer.Option(help="Run the linters first.")] = True,
-         pytest_args: Annotated[list[str] | None, typer.Argument(help="Extra pytest args.")] = None) -> None:
-    """The project's tests: linters (ruff, yamllint, ansible-lint, shellcheck, hadolint), then pytest."""
+@app.command("test", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def test(ctx: typer.Context,
+         lint: Annotated[bool, typer.Option(help="Run the linters first.")] = True) -> None:
+    """The project's tests: linters (ruff, yamllint, ansible-lint, shellcheck, hadolint), then pytest
+    (extra arguments go to pytest)."""
     lint_ok = True
     if lint:
         def report(name: str, passed: bool, output: str) -> None:
@@ -138,7 +139,7 @@ def test(lint: Annotated[bool, typer.Option(help="Run the linters first.")] = Tr
                 console.print(output, markup=False, highlight=False)
 
         lint_ok = checks.run_linters(report)
-    code = checks.run_pytest(pytest_args or [])
+    code = checks.run_pytest(list(ctx.args))
     if not lint_ok:
         console.print("[red]lint failed[/] (see above)")
     raise typer.Exit(code or (0 if lint_ok else 1))
