@@ -5,14 +5,20 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 from platformctl.lab.shell import LabError, run
 
 
 @dataclass(frozen=True)
 class Tool:
-    command: str
+    command: str  # a command on PATH, or an absolute path to a file that must exist
     package: str  # the Debian/Ubuntu package that provides it
+
+    def present(self) -> bool:
+        if self.command.startswith("/"):
+            return Path(self.command).exists()
+        return shutil.which(self.command) is not None
 
 
 REQUIRED_TOOLS = (
@@ -22,11 +28,13 @@ REQUIRED_TOOLS = (
     Tool("ip", "iproute2"),
     Tool("ssh", "openssh-client"),
     Tool("ssh-keygen", "openssh-client"),
+    # debootstrap verifies Debian's release signatures; Ubuntu hosts lack this keyring by default.
+    Tool("/usr/share/keyrings/debian-archive-keyring.gpg", "debian-archive-keyring"),
 )
 
 
 def missing_tools() -> list[Tool]:
-    return [tool for tool in REQUIRED_TOOLS if shutil.which(tool.command) is None]
+    return [tool for tool in REQUIRED_TOOLS if not tool.present()]
 
 
 def fix_command(tools: list[Tool]) -> str:
