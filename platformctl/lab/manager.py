@@ -83,10 +83,13 @@ def _write_known_hosts(lab: LabConfig) -> None:
 
 
 def _remove_node(lab: LabConfig, node: str) -> None:
+    """Stop, unmount and unlink one node; its files go only once nothing of it is running or mounted, so a
+    failed removal is reported and retried by the next `down` instead of leaking into the next `up`."""
     nodes.stop(lab, node)
     nodes.unmount_root(lab, node)
     network.remove_node_link(lab, node)
-    shutil.rmtree(lab.node_dir(node), ignore_errors=True)
+    if lab.node_dir(node).exists():
+        shutil.rmtree(lab.node_dir(node))
 
 
 def _stop_ssh_masters(lab: LabConfig) -> None:
@@ -117,8 +120,8 @@ def down(lab_id: str | None = None, progress: Progress = _quiet) -> list[str]:
         progress(f"stopping {node}")
         try:
             _remove_node(lab, node)
-        except LabError as exc:
-            errors.append(str(exc))
+        except (LabError, OSError) as exc:
+            errors.append(f"{node}: {exc}")
     try:
         network.remove_bridge(lab)
     except LabError as exc:

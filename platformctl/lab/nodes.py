@@ -149,8 +149,15 @@ def stop(lab: LabConfig, node: str, timeout: float = STOP_TIMEOUT_S) -> None:
         raise LabError(f"{node}: nspawn PID {pid} survived SIGKILL")
 
 
-def unmount_root(lab: LabConfig, node: str) -> None:
+def unmount_root(lab: LabConfig, node: str, attempts: int = 10) -> None:
+    """Unmount the node's root (and anything mounted below it), retrying while the kernel reports it busy
+    (a just-killed machine's processes may still be exiting on a loaded host)."""
     merged = _merged(lab, node)
-    # Nested mounts (e.g. made by services inside the node) go first; -R handles the whole tree.
-    if is_mounted(merged):
-        run(["umount", "-R", str(merged)])
+    for attempt in range(attempts):
+        if not is_mounted(merged):
+            return
+        proc = run(["umount", "-R", str(merged)], check=False)
+        if proc.returncode == 0:
+            return
+        time.sleep(0.5 * (attempt + 1))
+    raise LabError(f"{node}: {merged} is still mounted after {attempts} attempts: {proc.stderr.strip()}")
