@@ -1,4 +1,4 @@
-"""The stack's Pulumi config, parsed once into a typed model; keys and defaults are declared in Pulumi.yaml."""
+"""The stack's Pulumi config, parsed once into a typed model; keys and defaults live in Pulumi.yaml."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from platformctl.lab import config as lab_config
 from platformctl.lab import manager as lab_manager
 from platformctl.lab import nodes as lab_nodes
 from platformctl.lab.shell import LabError
-from platformctl.stacks import StackError
+from platformctl.stacks import LAB_STACK, StackError
 
 app = typer.Typer(help="Stand up and check the GPU platform.", no_args_is_help=True)
 lab_app = typer.Typer(help="The local lab: a virtual cluster of real systemd hosts.", no_args_is_help=True)
@@ -143,6 +143,58 @@ def test(ctx: typer.Context,
     if not lint_ok:
         console.print("[red]lint failed[/] (see above)")
     raise typer.Exit(code or (0 if lint_ok else 1))
+
+
+@app.command("smoke", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def smoke(ctx: typer.Context, stack: StackOption = "lab",
+          report: Annotated[str | None, typer.Option(help="JSON report path "
+                                                     "(default: reports/smoke-<stack>.json).")] = None,
+          workers: Annotated[str, typer.Option(help="0: one process (fastest for small stacks); N or "
+                                               "auto (one per host): xdist workers.")] = "0") -> None:
+    """Check the stack's hosts: exit 0 all passed, 1 a check failed, 2 the stack could not be checked
+    (extra arguments go to pytest). See smoke_tests/README.md."""
+    from smoke_tests import runner  # pytest is imported only when the suite runs
+
+    raise typer.Exit(runner.run(stack, report=report, workers=workers, extra=list(ctx.args)))
+
+
+@app.command("demo")
+def demo(nodes: Annotated[int, typer.Option(help="Lab nodes.")] = lab_config.DEFAULT_NODES) -> None:
+    """The main job on the embedded default stack: bring up the lab, provision it with site.yml, run the
+    smoke suite, print a summary. The lab stays up afterwards (`platformctl lab down` removes it)."""
+    import time
+
+    from smoke_tests import runner
+
+    steps: list[tuple[str, str, float]] = []
+    started = time.monotonic()
+    try:
+        with console.status("bringing the lab up"):
+            report = lab_manager.up(nodes, progress=_progress)
+    except LabError as exc:
+        raise _fail(exc) from exc
+    steps.append((f"lab up ({report.lab.nodes} nodes)", "ok", report.total_s))
+    result = _run_playbook(LAB_STACK, "site.yml")
+    steps.append(("provision site.yml", "ok" if result.ok else "failed", result.duration_s))
+    smoke_code = None
+    if result.ok:
+        smoke_started = time.monotonic()
+        smoke_code = runner.run(LAB_STACK)
+        smoke_verdict = {0: "passed", 1: "a check failed"}.get(smoke_code, "could not check")
+        steps.append(("smoke suite", smoke_verdict, time.monotonic() - smoke_started))
+    table = Table(title=f"demo on lab {report.lab.lab_id} ({report.lab.subnet})")
+    for column in ("step", "result", "seconds"):
+        table.add_column(column)
+    for name, verdict, seconds in steps:
+        color = "green" if verdict in ("ok", "passed") else "red"
+        table.add_row(name, f"[{color}]{verdict}[/]", f"{seconds:.1f}")
+    table.add_row("total", "", f"{time.monotonic() - started:.1f}")
+    Console().print(table)
+    console.print(f"inventory: {report.lab.inventory_path}; smoke report: reports/smoke-lab.json; "
+                  "ansible log: reports/; tear down with `./platform lab down`")
+    if not result.ok:
+        raise typer.Exit(1)
+    raise typer.Exit(smoke_code or 0)
 
 
 def main() -> None:

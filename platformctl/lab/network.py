@@ -98,8 +98,12 @@ def ensure_node_link(lab: LabConfig, node: str) -> None:
 def remove_node_link(lab: LabConfig, node: str) -> None:
     if _netns_exists(lab.netns(node)):
         run(["ip", "netns", "del", lab.netns(node)])
+    # Deleting the namespace destroys the veth pair asynchronously: the link may vanish between the check
+    # and the delete, so only a link that is still there afterwards is an error.
     if _link_exists(lab.host_veth(node)):
-        run(["ip", "link", "del", lab.host_veth(node)])
+        proc = run(["ip", "link", "del", lab.host_veth(node)], check=False)
+        if proc.returncode != 0 and _link_exists(lab.host_veth(node)):
+            raise LabError(f"ip link del {lab.host_veth(node)}: {proc.stderr.strip()}")
 
 
 def remove_bridge(lab: LabConfig) -> None:
