@@ -46,3 +46,26 @@ def make_lab() -> Iterator[Callable[..., manager.UpReport]]:
 
 def host_objects(lab: LabConfig) -> list[str]:
     return network.leftovers(lab)
+
+
+@pytest.fixture(scope="module")
+def provisioned_lab(request) -> Iterator[LabConfig]:
+    """A 3-node lab converged with site.yml, shared by one test module and torn down after it.
+
+    The module names the lab through its `LAB_PURPOSE`; the `lab` stack resolves to it (PLATFORM_LAB_ID)
+    for the module's duration.
+    """
+    from platformctl import provision
+
+    ident = lab_id(request.module.LAB_PURPOSE)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PLATFORM_LAB_ID", ident)
+        manager.down(ident)
+        try:
+            lab = manager.up(3, ident).lab
+            first = provision.run_playbook("lab", "site.yml")
+            assert first.ok, f"first converge failed on {first.failed_hosts}; see {first.log_path}"
+            yield lab
+        finally:
+            leftovers = manager.down(ident)
+    assert not leftovers, f"lab teardown left: {leftovers}"
