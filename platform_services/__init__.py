@@ -1,0 +1,1 @@
+"""The job-submission service: signed multi-tenant REST API, quotas, training jobs, local runner, CLI, SDK."""

@@ -1,0 +1,1 @@
+"""Request authentication: AWS SigV4 (primary) and the seed SDK's Galaxy V3 (per key, compatibility)."""

@@ -1,0 +1,1 @@
+"""The `cloudml` command line (thin commands over the SDK)."""

@@ -1,0 +1,101 @@
+"""`/cloud_ml/v1/train` (submit, list, describe, delete, logs, events) and `/cloud_ml/v1/framework`."""
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from platform_services.api.deps import Caller, Svc, scoped_org
+from platform_services.errors import ApiError
+from platform_services.jobs import states
+from platform_services.jobs.service import public_view
+from platform_services.jobs.spec import FRAMEWORKS, TrainJobSpec
+
+router = APIRouter(prefix="/cloud_ml/v1", tags=["train"])
+JOB_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+REPLICA = r"^(master|chief|ps|worker)-\d{1,4}$"
+
+
+@router.get("/framework")
+def frameworks(_: Caller) -> dict:
+    return {"data": [{"framework": f, "versions": v} for f, v in FRAMEWORKS.items()]}
+
+
+@router.post("/train", status_code=201)
+def submit(spec: TrainJobSpec, response: Response, principal: Caller, s: Svc) -> dict:
+    s.runner.validate(spec)
+    job, created = s.jobs.submit(principal.org_id, spec)
+    if created:
+        s.metrics.jobs_submitted.labels(job["state"]).inc()
+    else:
+        response.status_code = 200
+    return public_view(job)
+
+
+@router.get("/train")
+def list_jobs(principal: Caller, s: Svc, org_id: Annotated[str | None, Query(max_length=63)] = None) -> dict:
+    return {"data": [public_view(j) for j in s.jobs.list(scoped_org(principal, org_id))]}
+
+
+@router.get("/train/{job_name}")
+def describe(job_name: str, principal: Caller, s: Svc) -> dict:
+    return public_view(s.jobs.get(principal.org_id, job_name))
+
+
+@router.delete("/train/{job_name}")
+def delete(job_name: str, principal: Caller, s: Svc) -> dict:
+    job = s.jobs.mark_deleting(principal.org_id, job_name)
+    if job is not None:
+        s.runner.delete_now(principal.org_id, job_name)
+    return {"message": f"train job {job_name!r} deleted"}
+
+
+@router.get("/train/{job_name}/events")
+def events(job_name: str, principal: Caller, s: Svc) -> dict:
+    return {"data": s.jobs.get(principal.org_id, job_name)["events"]}
+
+
+@router.get(
+    "/train/{job_name}/logs", response_class=Response, responses={200: {"content": {"text/plain": {}}}}
+)
+async def logs(
+    request: Request,
+    job_name: str,
+    principal: Caller,
+    s: Svc,
+    lines: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+    follow: bool = False,
+    replica: Annotated[str | None, Query(pattern=REPLICA)] = None,
+):
+    job = await run_in_threadpool(s.jobs.get, principal.org_id, job_name)
+    path = s.runner.log_path(job, replica)
+    if path is None:
+        if replica is not None:
+            raise ApiError(404, "NotFound", f"replica {replica!r} of {job_name!r} has no logs", "replica")
+        return Response("", media_type="text/plain")
+    data = await run_in_threadpool(s.runner.read_from, path, 0)
+    text = b"".join(data.splitlines(keepends=True)[-lines:]) if lines else data
+    if not follow:
+        return Response(text, media_type="text/plain")
+
+    async def stream():
+        yield text
+        offset = len(data)
+        while True:
+            chunk = await run_in_threadpool(s.runner.read_from, path, offset)
+            if chunk:
+                offset += len(chunk)
+                yield chunk
+                continue
+            current = await run_in_threadpool(s.jobs.store.get, f"/jobs/{principal.org_id}/{job_name}")
+            ended = current is None or current.value["state"] in states.TERMINAL
+            if ended or await request.is_disconnected():
+                tail = await run_in_threadpool(s.runner.read_from, path, offset)
+                if tail:
+                    yield tail
+                return
+            await asyncio.sleep(0.2)
+
+    return StreamingResponse(stream(), media_type="text/plain")

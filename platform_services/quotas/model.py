@@ -1,0 +1,100 @@
+"""Quota limits and usage. Internally: cpu in millicores, memory in bytes, gpu and count as integers; -1 means
+unlimited. Usage is never stored as a counter: it is the sum of the demands of the jobs admitted in the org's
+ledger, so it cannot drift, and releasing a job is removing its entry (a second release finds nothing).
+"""
+
+from platform_services.errors import ApiError
+from platform_services.units import format_cpu, format_memory, parse_cpu, parse_memory
+
+CATEGORIES = ("train", "model", "dev", "tensorboard", "total")
+RESOURCES = ("cpu", "memory", "gpu", "count")
+UNLIMITED = -1
+
+
+def default_limits() -> dict[str, int]:
+    return {f"{c}_{r}": UNLIMITED for c in CATEGORIES for r in RESOURCES}
+
+
+def _parse_one(resource: str, value) -> int:
+    if value in (-1, "-1"):
+        return UNLIMITED
+    if resource == "cpu":
+        return parse_cpu(value)
+    if resource == "memory":
+        return parse_memory(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**9:
+        raise ValueError(f"{resource} quota must be a whole number from 0 to 10^9, or -1")
+    return value
+
+
+def parse_limits(body: dict) -> dict[str, int]:
+    """`{"train_gpu_quota": 8, "total_memory_quota": "64G"}` -> internal limits. Unknown names are refused."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "InvalidQuota", "the body must be a JSON object of <category>_<resource>_quota")
+    limits = {}
+    known = default_limits()
+    for name, value in body.items():
+        key = name.removesuffix("_quota")
+        if not name.endswith("_quota") or key not in known:
+            raise ApiError(
+                400,
+                "UnknownField",
+                f"unknown quota {name!r}; names are "
+                "<train|model|dev|tensorboard|total>_<cpu|memory|gpu|count>_quota",
+                name,
+            )
+        try:
+            limits[key] = _parse_one(key.split("_")[1], value)
+        except ValueError as exc:
+            raise ApiError(400, "InvalidQuota", str(exc), name) from exc
+    return limits
+
+
+def usage(admitted: dict[str, dict]) -> dict[str, int]:
+    used = {f"{c}_{r}": 0 for c in CATEGORIES for r in RESOURCES}
+    for entry in admitted.values():
+        for resource, amount in entry["demand"].items():
+            used[f"{entry['category']}_{resource}"] += amount
+            if resource != "count":
+                used[f"total_{resource}"] += amount
+        used["total_count"] += 1
+    return used
+
+
+def shortfall(limits: dict, used: dict, category: str, demand: dict[str, int]) -> str | None:
+    """None when `demand` fits, else a sentence naming the first resource that does not fit, and by how
+    much."""
+    for cat in (category, "total"):
+        for resource in RESOURCES:
+            limit = limits[f"{cat}_{resource}"]
+            need = demand.get(resource, 0)
+            if limit == UNLIMITED or used[f"{cat}_{resource}"] + need <= limit:
+                continue
+            free = max(limit - used[f"{cat}_{resource}"], 0)
+            return (
+                f"quota {cat}_{resource}: needs {_fmt(resource, need)}, {_fmt(resource, free)} of "
+                f"{_fmt(resource, limit)} free, short by {_fmt(resource, need - free)}"
+            )
+    return None
+
+
+def _fmt(resource: str, amount: int) -> str:
+    if resource == "cpu":
+        return f"{format_cpu(amount)} cpu"
+    if resource == "memory":
+        return f"{format_memory(amount)} memory"
+    return f"{amount} {resource}"
+
+
+def view(limits: dict, used: dict) -> dict:
+    """The API shape: `<cat>_<res>_quota` and `<cat>_<res>_used`, cpu in cores, memory in bytes."""
+    out = {}
+    for key, limit in limits.items():
+        resource = key.split("_")[1]
+
+        def show(amount, resource=resource):
+            return amount / 1000 if resource == "cpu" and amount != UNLIMITED else amount
+
+        out[f"{key}_quota"] = show(limit)
+        out[f"{key}_used"] = show(used[key])
+    return out

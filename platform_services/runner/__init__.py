@@ -1,0 +1,1 @@
+"""Running train jobs. The local backend runs each replica as a detached supervised process on this host."""

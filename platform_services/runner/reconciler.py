@@ -1,0 +1,164 @@
+"""The reconciler: one background thread that moves admitted jobs through the local backend.
+
+All it knows is in the store (job documents) and in the replica directories, so a restarted server picks up
+where the last one stopped: running replicas are re-attached (their supervisors outlived the server), a job
+caught half-started is failed with a reason, and quota is released by the same transaction that ends a job.
+"""
+
+import logging
+import threading
+
+from platform_services.errors import ApiError
+from platform_services.jobs import states
+from platform_services.jobs.service import JobService, set_state
+from platform_services.runner.local import LocalBackend
+from platform_services.runner.trainer import TrainerError
+
+log = logging.getLogger("platform_services.runner")
+
+
+class Reconciler:
+    def __init__(self, jobs: JobService, backend: LocalBackend, settings, metrics):
+        self.jobs = jobs
+        self.backend = backend
+        self.settings = settings
+        self.metrics = metrics
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._tick_lock = threading.Lock()
+
+    # The API uses these through the reconciler so that routes do not know which backend runs jobs.
+    def validate(self, spec) -> None:
+        self.backend.validate(spec)
+
+    def log_path(self, job, replica):
+        return self.backend.log_path(job, replica)
+
+    def read_from(self, path, offset):
+        return self.backend.read_from(path, offset)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("reconcile pass failed")
+            self._wake.wait(self.settings.reconcile_interval_s)
+            self._wake.clear()
+
+    def tick(self) -> None:
+        with self._tick_lock:
+            active = [job for org, name in self.jobs.active() if (job := self._get(org, name))]
+            busy = {
+                g
+                for j in active
+                if j["state"] in (states.CREATING, states.RUNNING, states.DELETING)
+                for r in j["replicas"]
+                for g in r["gpus"]
+            }
+            replicas = 0
+            for job in active:
+                state = job["state"]
+                if state == states.PENDING:
+                    self._start(job, busy)
+                elif state == states.CREATING:
+                    # Only a crash between planning and launching leaves a job here at the start of a pass.
+                    self._finish(job, states.FAILED, None, "the server restarted while starting the job")
+                elif state == states.RUNNING:
+                    replicas += len(job["replicas"])
+                    outcome = self.backend.poll(job)
+                    if outcome:
+                        self._finish(job, *outcome)
+                elif state == states.DELETING:
+                    self._delete(job)
+            self.metrics.active_replicas.set(replicas)
+
+    def _get(self, org: str, name: str) -> dict | None:
+        try:
+            return self.jobs.get(org, name)
+        except ApiError:
+            return None
+
+    def _start(self, job: dict, busy: set[int]) -> None:
+        plan = self.backend.plan(job, busy)
+        if plan is None:
+            return  # its GPUs are still held by other jobs; try again next pass
+        busy.update(g for r in plan for g in r["gpus"])
+
+        def creating(current):
+            if current["state"] != states.PENDING:
+                raise _Skip
+            current["replicas"] = plan
+            return set_state(current, states.CREATING, f"starting {len(plan)} replica(s)")
+
+        try:
+            job = self.jobs.transition(job["org_id"], job["job_name"], creating)
+        except (_Skip, ApiError):
+            return
+        try:
+            self.backend.start(job)
+        except (TrainerError, OSError) as exc:
+            self.backend.stop(job)
+            self._finish(job, states.FAILED, None, f"could not start: {exc}")
+            return
+
+        def running(current):
+            current["replicas"] = job["replicas"]  # now with the supervisors' pids
+            return set_state(current, states.RUNNING, "all replicas started")
+
+        self._change(job, states.CREATING, running)
+
+    def _finish(self, job: dict, state: str, code: int | None, message: str) -> None:
+        self.backend.stop(job)  # parameter servers and any replica still up
+
+        def end(current):
+            current["exit_code"] = code
+            current["message"] = message
+            return set_state(current, state, message)
+
+        if self._change(job, job["state"], end):
+            self.metrics.jobs_finished.labels(state).inc()
+            log.info("job finished", extra={"org_id": job["org_id"], "job": job["job_name"], "state": state})
+
+    def _delete(self, job: dict) -> None:
+        self.backend.stop(job)
+        self._change(job, states.DELETING, lambda j: None)
+
+    def delete_now(self, org: str, name: str) -> None:
+        """Called by the API after marking a job `deleting`: stop it and drop it before answering."""
+        with self._tick_lock:
+            job = self._get(org, name)
+            if job is not None and job["state"] == states.DELETING:
+                self._delete(job)
+
+    def _change(self, job: dict, expected_state: str, change) -> bool:
+        """Apply `change` if the job is still the same job in `expected_state` (else someone moved it)."""
+
+        def guarded(current):
+            if current["uid"] != job["uid"] or current["state"] != expected_state:
+                raise _Skip
+            return change(current)
+
+        try:
+            self.jobs.transition(job["org_id"], job["job_name"], guarded)
+        except (_Skip, ApiError):
+            return False
+        return True
+
+
+class _Skip(Exception):
+    """The job changed under us; leave it to the next pass."""
