@@ -5,12 +5,15 @@ rest, so a guessable one would make the encryption decorative.
 """
 
 import base64
+import json
 import os
 import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from platform_services.store.etcd import EtcdClientConfig
 
 _PLACEHOLDER_WORDS = ("change", "placeholder", "example", "secret", "password", "xxx", "todo")
 
@@ -21,8 +24,18 @@ class Settings(BaseModel):
     # 32 url-safe base64 bytes (a Fernet key): `python -m platform_services genkey` prints one.
     server_key: str = Field(repr=False)
     data_dir: Path = Path("/var/lib/cloudml")
-    store: Literal["sqlite"] = "sqlite"
+    store: Literal["sqlite", "etcd"] = "sqlite"
     sqlite_path: Path | None = None  # default: <data_dir>/cloudml.db
+    # etcd store (mutual TLS only). Either the endpoints file the etcd role writes for consumers
+    # (`endpoints.json`: endpoints and the ca/cert/key paths), or the URLs and files one by one; a setting
+    # given here overrides the file's.
+    etcd_endpoints_file: Path | None = None
+    etcd_endpoints: tuple[str, ...] = ()  # comma-separated https:// client URLs
+    etcd_ca: Path | None = None
+    etcd_cert: Path | None = None
+    etcd_key: Path | None = None
+    etcd_prefix: str = "/cloudml"  # every key of the service lives under it
+    etcd_timeout_s: float = Field(5.0, gt=0)
     # SigV4 credential scope: region and service the clients sign for.
     sigv4_region: str = "local"
     sigv4_service: str = "cloudml"
@@ -53,6 +66,61 @@ class Settings(BaseModel):
         if len(raw) != 32:
             raise ValueError("CLOUDML_SERVER_KEY must be 32 url-safe base64 bytes (a Fernet key)")
         return value
+
+    @field_validator("etcd_endpoints", mode="before")
+    @classmethod
+    def _split_endpoints(cls, value):
+        if isinstance(value, str):
+            return tuple(url.strip() for url in value.split(",") if url.strip())
+        return value
+
+    @field_validator("etcd_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if value and (not value.startswith("/") or value.endswith("/")):
+            raise ValueError("CLOUDML_ETCD_PREFIX must start with '/' and not end with it (e.g. /cloudml)")
+        return value
+
+    @model_validator(mode="after")
+    def _check_store(self) -> "Settings":
+        if self.store == "etcd":
+            self.etcd_client_config()  # refuse to start on an incomplete or unreadable etcd configuration
+        return self
+
+    def etcd_client_config(self) -> EtcdClientConfig:
+        """Endpoints and client certificate: explicit settings first, then the endpoints file. A path in the
+        file that does not exist on this host is looked for beside the file (the role writes the four files
+        into one directory, which is what gets copied to the server)."""
+        from_file: dict = {}
+        if self.etcd_endpoints_file is not None:
+            try:
+                from_file = json.loads(self.etcd_endpoints_file.read_text())
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"CLOUDML_ETCD_ENDPOINTS_FILE {self.etcd_endpoints_file}: {exc}") from exc
+
+        def path(name: str) -> Path:
+            explicit = getattr(self, f"etcd_{name}")
+            if explicit is not None:
+                found = explicit
+            elif name in from_file:
+                found = Path(from_file[name])
+                if not found.exists():
+                    found = self.etcd_endpoints_file.parent / found.name
+            else:
+                raise ValueError(f"the etcd store needs CLOUDML_ETCD_{name.upper()} (or an endpoints file)")
+            if not found.is_file():
+                raise ValueError(f"CLOUDML_ETCD_{name.upper()}: {found} is not a readable file")
+            return found
+
+        endpoints = self.etcd_endpoints or tuple(from_file.get("endpoints", ()))
+        if not endpoints:
+            raise ValueError("the etcd store needs CLOUDML_ETCD_ENDPOINTS or CLOUDML_ETCD_ENDPOINTS_FILE")
+        for url in endpoints:
+            if not url.startswith("https://"):
+                raise ValueError(
+                    f"CLOUDML_ETCD_ENDPOINTS: {url!r} is not https:// (the store needs mutual TLS)"
+                )
+        return EtcdClientConfig(tuple(endpoints), path("ca"), path("cert"), path("key"))
 
     @property
     def database(self) -> Path:

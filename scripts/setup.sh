@@ -50,10 +50,14 @@ if ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
 fi
 command -v git >/dev/null || apt_install git
 
-# Host packages for the lab: the list lives in platformctl/lab/prereqs.py (stdlib-only, runs before the venv).
+# Host packages (lab, local etcd): the list lives in platformctl/lab/prereqs.py (stdlib-only, runs before the venv).
 mapfile -t missing < <(cd "$repo" && "$python" -m platformctl.lab.prereqs --missing-packages | grep -v '^$' || true)
 if ((${#missing[@]})); then
   apt_install "${missing[@]}"
+  # Debian's etcd-server enables a default single-node etcd on install; the platform never uses that one.
+  if [[ " ${missing[*]} " == *" etcd-server "* && -d /run/systemd/system ]]; then
+    systemctl disable --now etcd.service >/dev/null 2>&1 || log "could not disable the default etcd.service"
+  fi
 fi
 
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$(want_stamp)" && -x "$venv/bin/platformctl" ]]; then

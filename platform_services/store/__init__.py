@@ -10,4 +10,8 @@ def open_store(settings) -> Store:
         from platform_services.store.sqlite import SqliteStore
 
         return SqliteStore(settings.database)
+    if settings.store == "etcd":
+        from platform_services.store.etcd import EtcdStore
+
+        return EtcdStore(settings.etcd_client_config(), settings.etcd_prefix, settings.etcd_timeout_s)
     raise ValueError(f"unknown store {settings.store!r}")

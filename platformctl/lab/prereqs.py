@@ -33,8 +33,16 @@ REQUIRED_TOOLS = (
 )
 
 
-def missing_tools() -> list[Tool]:
-    return [tool for tool in REQUIRED_TOOLS if not tool.present()]
+# Not needed by the lab itself but installed by scripts/setup.sh: the job service's etcd store tests start a
+# real local etcd, and operators use etcdctl against the platform's cluster.
+SERVICE_TOOLS = (
+    Tool("/usr/bin/etcd", "etcd-server"),
+    Tool("etcdctl", "etcd-client"),
+)
+
+
+def missing_tools(tools: tuple[Tool, ...] | None = None) -> list[Tool]:
+    return [tool for tool in (REQUIRED_TOOLS if tools is None else tools) if not tool.present()]
 
 
 def fix_command(tools: list[Tool]) -> str:
@@ -66,6 +74,7 @@ if __name__ == "__main__":
     import sys
 
     if sys.argv[1:] == ["--missing-packages"]:
-        print("\n".join(sorted({tool.package for tool in missing_tools()})))
+        everything = missing_tools(REQUIRED_TOOLS + SERVICE_TOOLS)
+        print("\n".join(sorted({tool.package for tool in everything})))
     else:
         sys.exit("usage: python -m platformctl.lab.prereqs --missing-packages")

@@ -15,6 +15,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from platform_services.sdk import CloudMLClient
+from platform_services.store.etcd_local import ETCD_BINARY, LocalEtcd, etcd_binary
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_TRAINER = REPO / "platform_services" / "examples" / "linear_regression"
@@ -107,6 +108,39 @@ def api_server(tmp_path_factory):
 def run_server(tmp_path_factory):
     """The embedded default: jobs run as local processes."""
     server = _server(tmp_path_factory, "run", reconcile_interval_s="0.05")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def etcd(tmp_path_factory):
+    """A real etcd 3.4 on 127.0.0.1 with mutual TLS (a throwaway CA), shared by the session: every test and
+    server uses its own key prefix."""
+    if etcd_binary() is None:
+        pytest.skip(
+            f"etcd is not installed ({ETCD_BINARY}: apt-get install etcd-server): etcd store untested"
+        )
+    server = LocalEtcd(tmp_path_factory.mktemp("etcd")).start()
+    yield server
+    server.stop()
+
+
+def etcd_settings(etcd: LocalEtcd, prefix: str) -> dict:
+    config = etcd.client_config
+    return {
+        "store": "etcd",
+        "etcd_endpoints": ",".join(config.endpoints),
+        "etcd_ca": config.ca,
+        "etcd_cert": config.cert,
+        "etcd_key": config.key,
+        "etcd_prefix": prefix,
+    }
+
+
+@pytest.fixture(scope="session")
+def etcd_api_server(tmp_path_factory, etcd):
+    """API only, on the etcd store."""
+    server = _server(tmp_path_factory, "api-etcd", runner_enabled="false", **etcd_settings(etcd, "/api"))
     yield server
     server.stop()
 

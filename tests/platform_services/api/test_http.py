@@ -4,7 +4,7 @@ import httpx
 import pytest
 
 from platform_services.sdk import ConflictError, QuotaExceededError, ValidationError
-from tests.platform_services.conftest import job
+from tests.platform_services.conftest import job, wait_for
 
 
 def test_health_ready_metrics_openapi(api_server):
@@ -18,7 +18,8 @@ def test_health_ready_metrics_openapi(api_server):
 def test_request_id_echoed_and_logged(api_server):
     answer = httpx.get(api_server.url + "/healthz", headers={"X-Request-Id": "trace-123"})
     assert answer.headers["x-request-id"] == "trace-123"
-    assert "trace-123" in api_server.log.read_text()
+    # The access line may be written just after the answer went out.
+    wait_for(lambda: "trace-123" in api_server.log.read_text(), timeout=5)
     assert len(httpx.get(api_server.url + "/healthz").headers["x-request-id"]) == 32
 
 

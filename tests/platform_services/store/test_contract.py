@@ -1,16 +1,23 @@
-"""The storage contract every backend passes (parametrized over backends; etcd joins the list when built)."""
+"""The storage contract every backend passes: SQLite, and etcd (a real etcd 3.4 over mutual TLS)."""
 
 import threading
+import uuid
 
 import pytest
 
 from platform_services.store import Compare, Delete, Put
+from platform_services.store.etcd import EtcdStore
 from platform_services.store.sqlite import SqliteStore
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "etcd"])
 def store(request, tmp_path):
-    backend = SqliteStore(tmp_path / "db.sqlite")
+    if request.param == "sqlite":
+        backend = SqliteStore(tmp_path / "db.sqlite")
+    else:
+        # A fresh prefix per test on the session's etcd; tiny pages so every list crosses page boundaries.
+        etcd = request.getfixturevalue("etcd")
+        backend = EtcdStore(etcd.client_config, prefix=f"/contract-{uuid.uuid4().hex[:8]}", page_size=2)
     yield backend
     backend.close()
 
@@ -32,6 +39,51 @@ def test_compare_guards_the_whole_transaction(store):
     assert store.commit([Compare("/k", item.mod_revision)], [Put("/k", {"n": 1})])
     assert not store.commit([Compare("/k", item.mod_revision)], [Put("/k", {"n": 2})])
     assert store.get("/k").value == {"n": 1}
+
+
+def test_list_is_prefix_scoped_in_byte_order(store):
+    keys = ["/a/2", "/a/10", "/a/1", "/a/\u00e9", "/ab", "/a", "/b/1"]
+    assert store.commit([], [Put(k, {"k": k}) for k in keys])
+    assert [i.key for i in store.list("/a/")] == ["/a/1", "/a/10", "/a/2", "/a/\u00e9"]
+    assert [i.value["k"] for i in store.list("/a/")] == ["/a/1", "/a/10", "/a/2", "/a/\u00e9"]
+    assert [i.key for i in store.list("/")] == sorted(keys, key=str.encode)
+    assert store.list("/c/") == []
+
+
+def test_ops_apply_in_order_so_the_last_op_on_a_key_wins(store):
+    assert store.commit([], [Put("/k", {"n": 1}), Delete("/k"), Delete("/j"), Put("/j", {"n": 2})])
+    assert store.get("/k") is None
+    assert store.get("/j").value == {"n": 2}
+    assert store.commit([], [Put("/j", {"n": 3}), Put("/j", {"n": 4})])
+    assert store.get("/j").value == {"n": 4}
+
+
+def test_revisions_grow_and_a_recreated_key_is_not_the_old_one(store):
+    store.commit([], [Put("/x", {"v": 1})])
+    first = store.get("/x")
+    store.commit([], [Put("/y", {})])
+    assert store.get("/y").mod_revision > first.mod_revision
+    assert store.get("/x").mod_revision == first.mod_revision  # untouched keys keep theirs
+    assert store.commit([Compare("/x", first.mod_revision)], [Delete("/x")])
+    assert store.commit([Compare("/x", 0)], [Put("/x", {"v": 1})])  # a deleted key compares as absent
+    recreated = store.get("/x")
+    assert recreated.mod_revision > first.mod_revision
+    assert not store.commit([Compare("/x", first.mod_revision)], [Put("/x", {"v": 2})])  # no ABA
+
+
+def test_a_failed_compare_applies_nothing_among_many_ops(store):
+    store.commit([], [Put("/guard", {})])
+    ops = [Put(f"/many/{i:03}", {"i": i}) for i in range(100)]
+    assert not store.commit([Compare("/guard", 0)], ops)
+    assert store.list("/many/") == []
+    assert store.commit([Compare("/guard", store.get("/guard").mod_revision)], ops)
+    assert [i.value["i"] for i in store.list("/many/")] == list(range(100))
+
+
+def test_values_round_trip(store):
+    value = {"s": "\u00fcnicode \u2603", "n": 1.5, "big": 2**53, "l": [None, True, {"x": []}], "e": ""}
+    store.commit([], [Put("/v", value)])
+    assert store.get("/v").value == value
 
 
 def test_concurrent_increments_lose_nothing(store):

@@ -1,0 +1,95 @@
+"""What only the etcd store has: TLS with client certificates, several endpoints, etcd's limits, readiness."""
+
+import socket
+import time
+import uuid
+from dataclasses import replace
+
+import httpx
+import pytest
+
+from platform_services.sdk import ServerError
+from platform_services.store import Put, StoreUnavailable
+from platform_services.store.etcd import EtcdStore, TransactionTooLarge
+from platform_services.store.etcd_local import LocalEtcd, make_pki
+from tests.platform_services.conftest import Server, etcd_settings
+
+
+def _dead_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"https://127.0.0.1:{sock.getsockname()[1]}"  # closed again: nothing listens there
+
+
+def _store(config, **kwargs) -> EtcdStore:
+    return EtcdStore(config, prefix=f"/etcd-{uuid.uuid4().hex[:8]}", **kwargs)
+
+
+def test_a_prefix_is_a_separate_namespace(etcd):
+    one, two = _store(etcd.client_config), _store(etcd.client_config)
+    one.commit([], [Put("/orgs/a", {"n": 1})])
+    assert two.get("/orgs/a") is None and two.list("/") == []
+    assert [i.key for i in one.list("/")] == ["/orgs/a"]
+
+
+def test_a_dead_endpoint_is_skipped(etcd):
+    config = replace(etcd.client_config, endpoints=(_dead_url(), etcd.url))
+    store = _store(config)
+    assert store.commit([], [Put("/k", {})])
+    assert store.get("/k") is not None
+    store.ping()
+
+
+def test_unreachable_cluster_is_store_unavailable_and_fast(etcd):
+    store = _store(replace(etcd.client_config, endpoints=(_dead_url(), _dead_url())), timeout_s=1)
+    started = time.monotonic()
+    for call in (store.ping, lambda: store.get("/k"), lambda: store.commit([], [Put("/k", {})])):
+        with pytest.raises(StoreUnavailable, match="no endpoint answered"):
+            call()
+    assert time.monotonic() - started < 5
+
+
+def test_a_client_certificate_from_another_ca_is_refused(etcd, tmp_path):
+    other = make_pki(tmp_path / "other")
+    store = _store(replace(etcd.client_config, cert=other["client_cert"], key=other["client_key"]))
+    with pytest.raises(StoreUnavailable):
+        store.get("/k")
+    with pytest.raises(StoreUnavailable):
+        store.commit([], [Put("/k", {})])
+
+
+def test_plain_http_endpoints_are_refused(etcd):
+    with pytest.raises(ValueError, match="https"):
+        _store(replace(etcd.client_config, endpoints=("http://127.0.0.1:2379",)))
+
+
+def test_a_transaction_over_etcds_op_limit_is_refused_whole(etcd):
+    store = _store(etcd.client_config)
+    with pytest.raises(TransactionTooLarge, match="max-txn-ops"):
+        store.commit([], [Put(f"/big/{i}", {}) for i in range(store.max_txn_ops + 1)])
+    # The server enforces the same limit when the client's is set too high.
+    lax = _store(etcd.client_config, max_txn_ops=10_000)
+    with pytest.raises(TransactionTooLarge):
+        lax.commit([], [Put(f"/big/{i}", {}) for i in range(200)])
+    assert store.list("/big/") == [] and lax.list("/big/") == []
+
+
+def test_readyz_follows_etcd(tmp_path):
+    """Readiness is etcd's: 200 while it serves, 503 naming the store once it is gone."""
+    etcd = LocalEtcd(tmp_path / "etcd").start()
+    (tmp_path / "server").mkdir()
+    server = Server(tmp_path / "server", runner_enabled="false", **etcd_settings(etcd, "/ready"))
+    try:
+        server.start()
+        assert httpx.get(server.url + "/readyz").json() == {"status": "ok"}
+        etcd.stop()
+        answer = httpx.get(server.url + "/readyz", timeout=10)
+        assert answer.status_code == 503
+        assert answer.json()["status"] == "unavailable" and "etcd" in answer.json()["store"]
+        # A signed call answers 503 in the error shape (the key lookup needs the store), not a crash.
+        with pytest.raises(ServerError) as failed:
+            server.client(server.admin_key).list_orgs()
+        assert failed.value.status == 503 and failed.value.code == "StoreUnavailable"
+    finally:
+        server.stop()
+        etcd.stop()
