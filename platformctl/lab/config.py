@@ -63,6 +63,11 @@ class LabConfig:
         return stack_dir / f"inventory.{self.lab_id}.yml"
 
     @property
+    def credentials_dir(self) -> Path:
+        """Where the playbooks keep this lab's generated secrets (CA keys, client certificates, S3 keys)."""
+        return Path(self.repo_root) / "stacks" / "lab" / "credentials" / self.lab_id
+
+    @property
     def subnet(self) -> ipaddress.IPv4Network:
         return ipaddress.ip_network(f"198.18.{self.index}.0/24")
 

@@ -127,6 +127,8 @@ def down(lab_id: str | None = None, progress: Progress = _quiet) -> list[str]:
     except LabError as exc:
         errors.append(str(exc))
     inventory.remove(lab)
+    # The lab's CA and keys die with its cluster; a new lab of the same id must not trust the old one.
+    shutil.rmtree(lab.credentials_dir, ignore_errors=True)
     remaining = network.leftovers(lab) + [str(p) for p in _mounts_under(lab.state_dir)]
     if not remaining and not errors:
         shutil.rmtree(lab.state_dir, ignore_errors=True)

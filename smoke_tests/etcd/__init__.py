@@ -1,0 +1,1 @@
+"""Smoke checks of role `etcd` on the members of group `etcd`."""
