@@ -41,7 +41,7 @@ def not_passed(report: dict) -> list[tuple[str, str, str]]:
 def test_second_converge_changes_nothing(provisioned_lab):
     again = provision.run_playbook("lab", "site.yml")
     assert again.ok, again.failed_hosts
-    assert set(again.recap) == set(provisioned_lab.node_names())
+    assert set(provisioned_lab.node_names()) <= set(again.recap)  # plus localhost: inventory validation
     changed = {host: counts["changed"] for host, counts in again.recap.items() if counts["changed"]}
     assert changed == {}, f"not idempotent: {changed}; see {again.log_path}"
 
