@@ -197,5 +197,19 @@ def demo(nodes: Annotated[int, typer.Option(help="Lab nodes.")] = lab_config.DEF
     raise typer.Exit(smoke_code or 0)
 
 
+@app.command("up")
+def up(stack: Annotated[str, typer.Option("--stack", help="Pulumi stack: staging or production.")],
+       preview: Annotated[bool, typer.Option(help="Preview only.")] = False) -> None:
+    """Stand up a stack with the Pulumi program in infra/ (Automation API; needs the Pulumi CLI)."""
+    from platformctl import pulumi_up
+
+    try:
+        outputs = pulumi_up.up(stack, preview=preview)
+    except (pulumi_up.PulumiUnavailable, ValueError) as exc:
+        raise _fail(exc) from exc
+    for name, value in outputs.items():
+        console.print(f"{name}: {value}")
+
+
 def main() -> None:
     app()

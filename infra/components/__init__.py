@@ -1,0 +1,1 @@
+"""One module per component; each is a ComponentResource with a `gpu-platform:<module>:<Type>` token."""
