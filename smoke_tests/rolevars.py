@@ -1,7 +1,8 @@
 """A role's variables as Ansible would see them on one host, so checks never repeat a default.
 
 Precedence follows Ansible's for the sources the suite can read: the role's defaults/main.yml, overlaid by
-the host's inventory variables (inventory, group_vars/, host_vars/), plus the magic variables
+the host's inventory variables (inventory, group_vars/, host_vars/), overlaid by the playbooks' own
+group_vars/all/ (the version pins, playbooks/group_vars/all/versions.yml), plus the magic variables
 inventory_hostname, group_names, groups and hostvars. Values are rendered with Ansible's own templar, so
 Jinja references and filters (`{{ containerd_config_dir }}/conf.d`, `| bool`) resolve as in a play.
 Facts are not gathered: a default that needs one raises RoleVarError naming the variable.
@@ -22,6 +23,7 @@ from platformctl.paths import PLAYBOOKS_DIR
 from smoke_tests.inventory import Inventory
 
 ROLES_DIR = PLAYBOOKS_DIR / "roles"
+PLAYBOOK_GROUP_VARS_ALL = PLAYBOOKS_DIR / "group_vars" / "all"
 
 
 class RoleVarError(LookupError):
@@ -36,6 +38,14 @@ def role_defaults(role: str, roles_dir: Path = ROLES_DIR) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise RoleVarError(f"{path} is not a mapping of variables")
     return loaded
+
+
+def playbook_group_vars(directory: Path = PLAYBOOK_GROUP_VARS_ALL) -> dict[str, Any]:
+    """Variables every playbook under playbooks/ sees for every host (group_vars/all/*.yml beside them)."""
+    merged: dict[str, Any] = {}
+    for path in sorted(directory.glob("*.yml")) if directory.is_dir() else []:
+        merged.update(yaml.safe_load(path.read_text()) or {})
+    return merged
 
 
 class RoleVars(Mapping[str, Any]):
@@ -55,7 +65,7 @@ class RoleVars(Mapping[str, Any]):
             "role_name": role,
         }
         # Role defaults and inventory variables are the trusted template sources Ansible itself renders.
-        self._raw = _trusted({**self._defaults, **hostvars, **magic})
+        self._raw = _trusted({**self._defaults, **hostvars, **playbook_group_vars(), **magic})
         self._templar = Templar(loader=DataLoader(), variables=self._raw)
         self._cache: dict[str, Any] = {}
 
