@@ -1,10 +1,11 @@
-"""Helpers the components share: labels, metadata, resource requirements, probes."""
+"""Helpers the components share: labels, metadata, resource requirements, probes, pinned Helm releases."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 PART_OF = "gpu-platform"
 
@@ -52,3 +53,32 @@ RESTRICTED_CONTAINER = {
 
 def child(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(parent=parent, **kwargs)
+
+
+def pinned_release(
+    resource_name: str,
+    chart: dict,
+    namespace: str | pulumi.Input[str],
+    values: pulumi.Input[dict],
+    parent: pulumi.Resource,
+    *,
+    release_name: str | None = None,
+    timeout: int | None = None,
+    **opts: Any,
+) -> k8s.helm.v3.Release:
+    """A Helm release of a chart pinned in the pins file ({repo, chart, version}); atomic, so a failed
+    install or upgrade rolls back instead of leaving a half-applied release."""
+    return k8s.helm.v3.Release(
+        resource_name,
+        name=release_name or resource_name,
+        chart=chart["chart"],
+        version=chart["version"],
+        namespace=namespace,
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart["repo"]),
+        values=values,
+        atomic=True,
+        cleanup_on_fail=True,
+        timeout=timeout,
+        opts=child(parent, **opts),
+    )
+

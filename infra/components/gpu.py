@@ -7,12 +7,18 @@ https://github.com/NVIDIA/dcgm-exporter, https://docs.nvidia.com/datacenter/clou
 
 from __future__ import annotations
 
-from typing import Any
-
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.components.common import RESTRICTED_CONTAINER, child, http_probe, meta, resources, selector
+from infra.components.common import (
+    RESTRICTED_CONTAINER,
+    child,
+    http_probe,
+    meta,
+    pinned_release,
+    resources,
+    selector,
+)
 from infra.config import StackConfig
 
 NAMESPACE = "nvidia-gpu"
@@ -30,22 +36,6 @@ def gpu_node_affinity(cfg: StackConfig) -> dict:
     }
 
 
-def _release(
-    name: str, chart: dict, namespace: str, values: dict, parent: pulumi.Resource, **opts: Any
-) -> k8s.helm.v3.Release:
-    return k8s.helm.v3.Release(
-        name,
-        name=name,
-        chart=chart["chart"],
-        version=chart["version"],
-        namespace=namespace,
-        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart["repo"]),
-        values=values,
-        atomic=True,
-        cleanup_on_fail=True,
-        opts=child(parent, **opts),
-    )
-
 
 class GpuSupport(pulumi.ComponentResource):
     def __init__(self, name: str, cfg: StackConfig, pins: dict, opts: pulumi.ResourceOptions | None = None):
@@ -56,7 +46,7 @@ class GpuSupport(pulumi.ComponentResource):
         ns = self.namespace.metadata.name
         if cfg.gpu_stack == "gpu-operator":
             # The operator creates RuntimeClass nvidia itself and runs device plugin, GFD and DCGM exporter.
-            self.operator = _release(
+            self.operator = pinned_release(
                 f"{name}-gpu-operator",
                 pins["charts"]["gpu_operator"],
                 NAMESPACE,
@@ -90,7 +80,7 @@ class GpuSupport(pulumi.ComponentResource):
         )
         # GFD (with the node-feature-discovery it writes through) comes from the device plugin's own chart,
         # with the chart's device plugin off: the plugin above is ours.
-        self.feature_discovery = _release(
+        self.feature_discovery = pinned_release(
             f"{name}-gfd",
             pins["charts"]["nvidia_device_plugin"],
             NAMESPACE,

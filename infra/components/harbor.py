@@ -12,7 +12,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_kubernetes as k8s
 
-from infra.components.common import child, meta
+from infra.components.common import child, meta, pinned_release
 from infra.config import REPO_ROOT, Secrets, StackConfig
 
 NAMESPACE = "harbor"
@@ -83,18 +83,15 @@ class Harbor(pulumi.ComponentResource):
             secrets.harbor_admin_password, secrets.harbor_secret_key, secrets.harbor_database_password
         ).apply(lambda s: harbor_values(cfg, *s))
         chart = pins["charts"]["harbor"]
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_release(
             f"{name}-release",
-            name="harbor",
-            chart=chart["chart"],
-            version=chart["version"],
-            namespace=NAMESPACE,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart["repo"]),
-            values=pulumi.Output.secret(values),
-            atomic=True,
-            cleanup_on_fail=True,
+            chart,
+            NAMESPACE,
+            pulumi.Output.secret(values),
+            self,
+            release_name="harbor",
             timeout=900,
-            opts=child(self, depends_on=[self.tls]),
+            depends_on=[self.tls],
         )
         self.url = f"https://{cfg.harbor_hostname}"
         # A private project per tenant (Harbor's API; the chart has no setting for projects).

@@ -8,25 +8,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.components.common import child, meta
+from infra.components.common import child, meta, pinned_release
 from infra.config import Secrets, StackConfig
-
-
-def _release(
-    name: str, chart: dict, namespace: str, values: pulumi.Input[dict], parent: pulumi.Resource, **opts
-) -> k8s.helm.v3.Release:
-    return k8s.helm.v3.Release(
-        name,
-        name=name,
-        chart=chart["chart"],
-        version=chart["version"],
-        namespace=namespace,
-        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart["repo"]),
-        values=values,
-        atomic=True,
-        cleanup_on_fail=True,
-        opts=child(parent, **opts),
-    )
 
 
 def _replicated(size: int) -> dict:
@@ -96,7 +79,7 @@ class Storage(pulumi.ComponentResource):
                 f"{name}-ns", metadata=meta("rook-ceph", None, "storage"), opts=child(self)
             )
             # The operator release installs the CRDs; the cluster release (custom resources) waits for it.
-            self.operator = _release(
+            self.operator = pinned_release(
                 f"{name}-rook-operator",
                 charts["rook_ceph"],
                 "rook-ceph",
@@ -104,7 +87,7 @@ class Storage(pulumi.ComponentResource):
                 self,
                 depends_on=[self.namespace],
             )
-            self.cluster = _release(
+            self.cluster = pinned_release(
                 f"{name}-rook-cluster",
                 charts["rook_ceph_cluster"],
                 "rook-ceph",
@@ -138,7 +121,7 @@ class Storage(pulumi.ComponentResource):
                     },
                 }
             )
-            self.rbd = _release(
+            self.rbd = pinned_release(
                 f"{name}-ceph-csi-rbd",
                 charts["ceph_csi_rbd"],
                 "ceph-csi",
