@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from platform_services.store.etcd import EtcdClientConfig
 
 _PLACEHOLDER_WORDS = ("change", "placeholder", "example", "secret", "password", "xxx", "todo")
+_MIN_DISTINCT_KEY_BYTES = 16
 
 
 class Settings(BaseModel):
@@ -41,28 +42,41 @@ class Settings(BaseModel):
     sigv4_service: str = "cloudml"
     # Signed requests may be this far from the server's clock; signatures are remembered twice as long.
     skew_seconds: int = Field(300, ge=1, le=3600)
+    # A server remembers access keys it looked up this long; a key disabled or rotated through another server
+    # replica may still be accepted here for up to this long (through this server: never). 0: no cache.
+    key_cache_ttl_s: float = Field(5.0, ge=0, le=300)
     max_body_bytes: int = Field(1 << 20, ge=1024)
     # Local backend. runner_enabled=false makes an API-only server (jobs are admitted, never started).
     runner_enabled: bool = True
     python_executable: str = sys.executable
     log_cap_bytes: int = Field(10 << 20, ge=1024)
     reconcile_interval_s: float = Field(0.2, gt=0)
+    # Replicas sharing a store elect one reconciler; its claim lasts this long unless renewed (every third of
+    # it), so a dead leader is replaced within about 4/3 of it. etcd grants leases of 2 s at least.
+    leader_ttl_s: int = Field(15, ge=2, le=300)
     stop_grace_s: float = Field(5.0, ge=0)
     gpus: int | None = None  # None: count what `nvidia-smi -L` reports
+    # How replicas' CPU and memory limits are enforced (runner/limits.py): auto picks the first the host
+    # offers of systemd, cgroup-v2, cgroup-v1, rlimit; naming one forces it (the server refuses to start
+    # without it).
+    limits_mechanism: Literal["auto", "systemd", "cgroup-v2", "cgroup-v1", "rlimit"] = "auto"
+    cgroup_parent: str = Field("cloudml", pattern=r"^[A-Za-z0-9_.-]+$")  # under the server's own cgroup
 
     @field_validator("server_key")
     @classmethod
     def _refuse_placeholder(cls, value: str) -> str:
-        lowered = value.lower()
-        if any(word in lowered for word in _PLACEHOLDER_WORDS) or len(set(value)) < 8:
+        # Judged on the decoded bytes: a word test on the base64 text also refused about 1 in 800 random keys
+        # (e.g. one containing "xxx"). 32 random bytes have ~30 distinct values; a typed pattern far fewer.
+        try:
+            raw = base64.urlsafe_b64decode(value.encode())
+        except ValueError:
+            raw = b""
+        placeholder = any(word in value.lower() for word in _PLACEHOLDER_WORDS)
+        if (len(raw) == 32 and len(set(raw)) < _MIN_DISTINCT_KEY_BYTES) or (len(raw) != 32 and placeholder):
             raise ValueError(
                 "CLOUDML_SERVER_KEY looks like a placeholder; generate one with "
                 "`python -m platform_services genkey`"
             )
-        try:
-            raw = base64.urlsafe_b64decode(value.encode())
-        except ValueError as exc:
-            raise ValueError("CLOUDML_SERVER_KEY must be 32 url-safe base64 bytes (a Fernet key)") from exc
         if len(raw) != 32:
             raise ValueError("CLOUDML_SERVER_KEY must be 32 url-safe base64 bytes (a Fernet key)")
         return value

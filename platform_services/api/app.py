@@ -8,10 +8,11 @@ from fastapi import FastAPI
 from platform_services.api import errors, health
 from platform_services.api.middleware import RequestContext
 from platform_services.api.observability import Metrics
-from platform_services.auth.replay import ReplayCache
+from platform_services.auth.replay import ReplayCache, SharedReplayCache, replay_cache
 from platform_services.jobs import routes as job_routes
 from platform_services.jobs.service import JobService
 from platform_services.quotas import routes as quota_routes
+from platform_services.runner.leader import LeaderElection
 from platform_services.runner.local import LocalBackend
 from platform_services.runner.reconciler import Reconciler
 from platform_services.settings import Settings
@@ -27,7 +28,7 @@ class Services:
     store: Store
     tenancy: Tenancy
     jobs: JobService
-    replay: ReplayCache
+    replay: ReplayCache | SharedReplayCache
     metrics: Metrics
     runner: Reconciler
 
@@ -36,14 +37,15 @@ def build_services(settings: Settings, store: Store | None = None) -> Services:
     store = store or open_store(settings)
     metrics = Metrics()
     jobs = JobService(store)
-    runner = Reconciler(jobs, LocalBackend(settings), settings, metrics)
+    election = LeaderElection(store, "reconciler", settings.leader_ttl_s)
+    runner = Reconciler(jobs, LocalBackend(settings), settings, metrics, election)
     jobs.on_change = runner.wake
     return Services(
         settings,
         store,
-        Tenancy(store, SecretBox(settings.server_key)),
+        Tenancy(store, SecretBox(settings.server_key), settings.key_cache_ttl_s),
         jobs,
-        ReplayCache(2 * settings.skew_seconds),
+        replay_cache(store, 2 * settings.skew_seconds),
         metrics,
         runner,
     )

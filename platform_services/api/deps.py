@@ -9,7 +9,7 @@ from platform_services.errors import ApiError
 from platform_services.tenancy.service import Principal
 
 
-def services(request: Request):
+async def services(request: Request):
     return request.app.state.services
 
 

@@ -15,7 +15,7 @@ async def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"description": "the store does not answer"}})
 async def readyz(request: Request):
     try:
         await run_in_threadpool(request.app.state.services.store.ping)
@@ -24,7 +24,7 @@ async def readyz(request: Request):
     return {"status": "ok"}
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
 async def metrics(request: Request) -> Response:
     return Response(
         generate_latest(request.app.state.services.metrics.registry), media_type=CONTENT_TYPE_LATEST

@@ -67,3 +67,8 @@ class Metrics:
         self.active_replicas = Gauge(
             "cloudml_runner_replicas", "replica processes watched by the runner", registry=self.registry
         )
+        self.reconciler_leader = Gauge(
+            "cloudml_reconciler_leader",
+            "1 while this replica is the elected reconciler, 0 on standby or API-only",
+            registry=self.registry,
+        )

@@ -30,7 +30,9 @@ def _check_skew(request: Request, signed_at: float) -> None:
 
 
 async def _lookup(request: Request, access_key: str):
-    found = await run_in_threadpool(request.app.state.services.tenancy.lookup, access_key)
+    tenancy = request.app.state.services.tenancy
+    # A remembered key answers on the event loop; only a store read is worth a hop to the threadpool.
+    found = tenancy.cached(access_key) or await run_in_threadpool(tenancy.lookup, access_key)
     if found is None:
         raise _unauthorized("InvalidAccessKeyId", "the access key does not exist or is disabled")
     return found
@@ -68,7 +70,7 @@ async def authenticate(request: Request) -> Principal:
             f"(service {services.settings.sigv4_service!r}, region "
             f"{services.settings.sigv4_region!r})",
         )
-    if not services.replay.first_use(signature):
+    if not await services.replay.admit(signature):
         raise _unauthorized("ReplayedRequest", "this signature was already used; sign every request anew")
     request.state.access_key = principal.access_key
     return principal

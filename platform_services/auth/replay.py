@@ -1,17 +1,24 @@
 """Remembers accepted signatures so that each is accepted once (SigV4 and Galaxy V3 carry no nonce).
 
-Entries live twice the skew window: a signature older than that is refused by the clock check anyway. The
-cache is in the server's memory, which is exact for the embedded single-server default; server replicas
-sharing a store would each hold their own (a replay to another replica inside the window is the documented
-gap).
+Entries live twice the skew window: a signature older than that is refused by the clock check anyway.
+Where the store is shared by server replicas (etcd), the signature's hash is a key created only if absent and
+expiring with a lease, so a request replayed to another replica is refused too; that is one Txn per signed
+request. On SQLite (one server's own file) the cache is the server's memory: exact for that server and free.
 """
 
+import hashlib
 import threading
 import time
 from collections import OrderedDict
 
+from starlette.concurrency import run_in_threadpool
+
+from platform_services.store import Store
+
 
 class ReplayCache:
+    """In this process's memory."""
+
     def __init__(self, ttl_s: float, max_entries: int = 1_000_000):
         self.ttl_s = ttl_s
         self.max_entries = max_entries
@@ -31,3 +38,26 @@ class ReplayCache:
                 return False
             self._seen[signature] = now + self.ttl_s
             return True
+
+    async def admit(self, signature: str) -> bool:
+        return self.first_use(signature)
+
+
+class SharedReplayCache:
+    """In the shared store (one offering `create_expiring`), under `/replay/<sha256 of the signature>`."""
+
+    def __init__(self, store: Store, ttl_s: float):
+        self.store = store
+        self.ttl_s = int(ttl_s)
+
+    def first_use(self, signature: str) -> bool:
+        """True the first time any replica sees the signature; StoreUnavailable (503) when it cannot tell."""
+        key = "/replay/" + hashlib.sha256(signature.encode()).hexdigest()
+        return self.store.create_expiring(key, self.ttl_s)
+
+    async def admit(self, signature: str) -> bool:
+        return await run_in_threadpool(self.first_use, signature)
+
+
+def replay_cache(store: Store, ttl_s: float) -> ReplayCache | SharedReplayCache:
+    return SharedReplayCache(store, ttl_s) if store.shared else ReplayCache(ttl_s)

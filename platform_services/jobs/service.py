@@ -21,10 +21,13 @@ from platform_services.jobs import states
 from platform_services.jobs.spec import TrainJobSpec
 from platform_services.quotas import model as quota_model
 from platform_services.store import Compare, Delete, Item, Put, Store
-from platform_services.store.base import cas_item
+from platform_services.store.base import MAX_TXN_OPS, cas_item
 
 MAX_EVENTS = 50
 MAX_RETRIES = 200
+# Queued jobs admitted per transaction: each costs a compare and a put, and the change that freed the quota
+# shares the first transaction, so a batch stays well inside the store's limit (etcd: 128 per Txn).
+ADMIT_BATCH = MAX_TXN_OPS // 2
 
 
 def job_key(org: str, name: str) -> str:
@@ -86,10 +89,18 @@ class JobService:
 
     # ---- submit ------------------------------------------------------------------------------------------
     def submit(self, org: str, spec: TrainJobSpec) -> tuple[dict, bool]:
-        """(job, created). A retry with the same client_request_id returns the first job, created=False."""
+        """(job, created). A retry with the same client_request_id returns the first job, created=False.
+
+        One read (the ledger) and one commit per submission when nothing conflicts: that the name is free is
+        the commit's compare, and only a failed commit pays the reads that tell a taken name from a moved
+        ledger. A request carrying a client_request_id reads its key first, so a retry is answered with the
+        first job before admission can refuse it."""
         body = spec.model_dump(exclude={"client_request_id", "reject_if_over_quota"})
-        fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        key = job_key(org, spec.job_name)
         idem_key = f"/idempotency/{org}/{spec.client_request_id}" if spec.client_request_id else None
+        fingerprint = (
+            hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest() if idem_key else ""
+        )
         with self._locks[org]:
             for _ in range(MAX_RETRIES):
                 if idem_key and (seen := self.store.get(idem_key)):
@@ -97,12 +108,11 @@ class JobService:
                 ledger = self.store.get(f"/ledger/{org}")
                 if ledger is None:
                     raise not_found("org", org)
-                key = job_key(org, spec.job_name)
-                if self.store.get(key) is not None:
-                    raise ApiError(
-                        409, "AlreadyExists", f"train job {spec.job_name!r} already exists", "job_name"
-                    )
-                job, new_ledger = self._admit_new(org, spec, body, ledger.value)
+                try:
+                    job, new_ledger = self._admit_new(org, spec, body, ledger.value)
+                except ApiError:  # over quota; but a taken name is the answer that does not change
+                    self._refuse_taken(key, spec.job_name)
+                    raise
                 compares = [Compare(ledger.key, ledger.mod_revision), Compare(key, 0)]
                 ops = [Put(key, job), Put(ledger.key, new_ledger), Put(f"/active/{org}/{spec.job_name}", {})]
                 if idem_key:
@@ -121,7 +131,12 @@ class JobService:
                 if self.store.commit(compares, ops):
                     self.on_change()
                     return job, True
+                self._refuse_taken(key, spec.job_name)  # else the ledger (or the request id) moved: again
         raise ApiError(503, "Busy", "too many concurrent changes to this org; retry")
+
+    def _refuse_taken(self, key: str, name: str) -> None:
+        if self.store.get(key) is not None:
+            raise ApiError(409, "AlreadyExists", f"train job {name!r} already exists", "job_name")
 
     def _replay(self, org: str, seen: dict, fingerprint: str) -> dict:
         if seen["fingerprint"] != fingerprint:
@@ -142,7 +157,8 @@ class JobService:
         return item.value
 
     def _admit_new(self, org: str, spec: TrainJobSpec, body: dict, ledger: dict) -> tuple[dict, dict]:
-        ledger = json.loads(json.dumps(ledger))
+        """The new job and the ledger with it admitted or queued; `ledger` (as read from the store, which
+        decodes every read afresh) is changed in place: copying it would cost as much as reading it."""
         demand = spec.demand()
         now = time.time()
         job = {
@@ -186,14 +202,25 @@ class JobService:
         with self._locks[org]:
             for _ in range(MAX_RETRIES):
                 try:
-                    result = self._try(org, name, change)
+                    result, more = self._try(org, name, change)
                 except Conflict:
                     continue
+                while more:  # the rest of a long queue, a batch per transaction, head first
+                    more = self._admit_next_batch(org)
                 self.on_change()
                 return result
         raise ApiError(503, "Busy", "too many concurrent changes to this org; retry")
 
-    def _try(self, org: str, name: str | None, change):
+    def _admit_next_batch(self, org: str) -> bool:
+        for _ in range(MAX_RETRIES):
+            try:
+                return self._try(org, None, lambda _job, _ledger: None)[1]
+            except Conflict:
+                continue
+        raise ApiError(503, "Busy", "too many concurrent changes to this org; retry")
+
+    def _try(self, org: str, name: str | None, change) -> tuple[dict | None, bool]:
+        """(the changed job, whether more of the queue may fit than this transaction admitted)."""
         ledger_item = self.store.get(f"/ledger/{org}")
         if ledger_item is None:
             raise not_found("org", org)
@@ -217,11 +244,12 @@ class JobService:
                     ops.append(Delete(f"/active/{org}/{name}"))
         else:
             change(None, ledger)
-        ops += self._drain_queue(org, ledger, compares, skip=name)
+        admitted, more = self._drain_queue(org, ledger, compares, skip=name)
+        ops += admitted
         ops.append(Put(ledger_item.key, ledger))
         if not self.store.commit(compares, ops):
             raise Conflict
-        return new
+        return new, more
 
     @staticmethod
     def _release(ledger: dict, name: str) -> None:
@@ -229,10 +257,15 @@ class JobService:
         if name in ledger["queue"]:
             ledger["queue"].remove(name)
 
-    def _drain_queue(self, org: str, ledger: dict, compares: list[Compare], skip: str | None) -> list[Put]:
-        """Admit queued jobs in order while the head fits; refresh the head's pending_reason otherwise."""
+    def _drain_queue(
+        self, org: str, ledger: dict, compares: list[Compare], skip: str | None
+    ) -> tuple[list[Put], bool]:
+        """Admit queued jobs in order while the head fits, at most ADMIT_BATCH (then answer True: more may
+        fit); refresh the head's pending_reason when it does not fit."""
         ops = []
         while ledger["queue"]:
+            if len(ops) == ADMIT_BATCH:
+                return ops, True
             head = ledger["queue"][0]
             item: Item | None = self.store.get(job_key(org, head))
             if item is None or head == skip:
@@ -253,7 +286,7 @@ class JobService:
             _set_state(job, states.PENDING, "admitted from the queue")
             compares.append(cas_item(item, item.key))
             ops.append(Put(item.key, job))
-        return ops
+        return ops, False
 
     # ---- deletion ----------------------------------------------------------------------------------------
     def mark_deleting(self, org: str, name: str) -> dict | None:

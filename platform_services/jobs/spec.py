@@ -43,9 +43,20 @@ class TrainJobSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    job_name: str = Field(max_length=63, description="DNS-1123 label, unique in the org")
-    module_name: str = Field(max_length=255, description="run as `python -m module_name`")
-    trainer_uri: str = Field(max_length=2048, description="local path, file://, https:// or s3:// package")
+    # Patterns documented in the OpenAPI; the validators below check them with messages that say the fix.
+    job_name: str = Field(
+        max_length=63,
+        description="DNS-1123 label, unique in the org",
+        json_schema_extra={"pattern": DNS_1123_LABEL.pattern},
+    )
+    module_name: str = Field(
+        max_length=255,
+        description="run as `python -m module_name`",
+        json_schema_extra={"pattern": MODULE_NAME.pattern},
+    )
+    trainer_uri: str = Field(
+        min_length=1, max_length=2048, description="local path, file://, https:// or s3:// package"
+    )
     job_args: Annotated[list[ShortStr], BeforeValidator(_args), Field(max_length=256)] = []
     cpu_limit: CpuStr = "1"
     memory_limit: MemoryStr = "1G"

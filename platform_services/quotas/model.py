@@ -9,6 +9,18 @@ from platform_services.units import format_cpu, format_memory, parse_cpu, parse_
 CATEGORIES = ("train", "model", "dev", "tensorboard", "total")
 RESOURCES = ("cpu", "memory", "gpu", "count")
 UNLIMITED = -1
+# The limits' JSON Schema, for the OpenAPI (parse_limits checks the same, with messages naming the fix).
+_LIMIT = {
+    "cpu": {"anyOf": [{"type": "string", "pattern": r"^(-1|\d{1,6}(\.\d{1,3})?|\d{1,9}m)$"}, {"enum": [-1]}]},
+    "memory": {"anyOf": [{"type": "string", "pattern": r"^(-1|\d{1,6}([KMGT]i?)?[Bb]?)$"}, {"enum": [-1]}]},
+    "gpu": {"type": "integer", "minimum": -1, "maximum": 10**9},
+    "count": {"type": "integer", "minimum": -1, "maximum": 10**9},
+}
+QUOTA_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {f"{c}_{r}_quota": _LIMIT[r] for c in CATEGORIES for r in RESOURCES},
+}
 
 
 def default_limits() -> dict[str, int]:
@@ -22,6 +34,8 @@ def _parse_one(resource: str, value) -> int:
         return parse_cpu(value)
     if resource == "memory":
         return parse_memory(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON has one number type: 8.0 is the integer 8
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**9:
         raise ValueError(f"{resource} quota must be a whole number from 0 to 10^9, or -1")
     return value

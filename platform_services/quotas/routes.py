@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body
 
 from platform_services.api.deps import Admin, Caller, Svc, scoped_org
-from platform_services.quotas.model import parse_limits
+from platform_services.quotas.model import QUOTA_SCHEMA, parse_limits
 
 router = APIRouter(prefix="/cloud_ml/v1", tags=["quota"])
 
@@ -19,6 +19,9 @@ def get_quota(principal: Caller, s: Svc, org_id: str | None = None) -> dict:
 
 @router.put("/quota/{org_id}")
 def update_quota(
-    org_id: str, body: Annotated[dict, Body(examples=[{"train_gpu_quota": 8}])], _: Admin, s: Svc
+    org_id: str,
+    body: Annotated[dict, Body(examples=[{"train_gpu_quota": 8}], json_schema_extra=QUOTA_SCHEMA)],
+    _: Admin,
+    s: Svc,
 ) -> dict:
     return {"org_id": org_id, **s.jobs.update_quota(org_id, parse_limits(body))}

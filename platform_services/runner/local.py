@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -13,10 +14,11 @@ from pathlib import Path
 
 from platform_services.errors import ApiError
 from platform_services.jobs.spec import TrainJobSpec
-from platform_services.runner import cluster, trainer
+from platform_services.runner import cluster, limits, trainer
 from platform_services.runner.supervise import process_start_time, write_json
-from platform_services.units import parse_memory
+from platform_services.units import format_memory, parse_cpu, parse_memory
 
+log = logging.getLogger("platform_services.runner")
 # Environment variables never handed to a trainer: the server's own settings (its key) and credentials.
 _PRIVATE_ENV = ("CLOUDML_", "AWS_")
 LAST_LINES = 20
@@ -45,6 +47,7 @@ class LocalBackend:
     def __init__(self, settings):
         self.settings = settings
         self.gpus = settings.gpus if settings.gpus is not None else host_gpus()
+        self.limits_mechanism = limits.choose(settings.limits_mechanism) if settings.runner_enabled else None
         self._children: list[subprocess.Popen] = []  # reaped as they end, so no zombies pile up
 
     # ---- admission-time checks ---------------------------------------------------------------------------
@@ -107,6 +110,14 @@ class LocalBackend:
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_ENV)}
         for record, replica in zip(job["replicas"], replicas, strict=True):
             directory = Path(record["dir"])
+            record["limits"] = limits.plan(
+                self.limits_mechanism,
+                f"{job['org_id']}/{directory.parent.name}/{record['name']}",
+                parse_cpu(spec["cpu_limit"]),
+                parse_memory(spec["memory_limit"]),
+                self.settings.cgroup_parent,
+            )
+            record["limits"]["enforcement"] = limits.describe(record["limits"])
             (directory / "work").mkdir(parents=True, exist_ok=True)
             env = {
                 **base_env,
@@ -125,7 +136,7 @@ class LocalBackend:
                     "prepare": spec.get("prepare_command"),
                     "finish": spec.get("finish_command"),
                     "log_cap": self.settings.log_cap_bytes,
-                    "memory_bytes": parse_memory(spec["memory_limit"]),
+                    "limits": record["limits"],
                 },
             )
             child = subprocess.Popen(
@@ -150,11 +161,12 @@ class LocalBackend:
             if done is not None:
                 if done["code"] != 0:
                     lines = tail(directory / "log", LAST_LINES)
-                    return (
-                        "failed",
-                        done["code"],
-                        (f"replica {record['name']} exited with code {done['code']}; last lines:\n{lines}"),
-                    )
+                    if done.get("oom"):
+                        memory = format_memory(record["limits"]["memory_bytes"])
+                        why = f"was killed for exceeding its memory limit ({memory})"
+                    else:
+                        why = f"exited with code {done['code']}"
+                    return "failed", done["code"], f"replica {record['name']} {why}; last lines:\n{lines}"
                 if i == 0:
                     return "completed", 0, f"{record['name']} succeeded"
             elif self._live_pid(record) is None:
@@ -179,6 +191,12 @@ class LocalBackend:
             time.sleep(0.05)
         for pid in groups:
             _killpg(pid, signal.SIGKILL)
+        for record in job["replicas"]:
+            if record.get("limits"):  # the supervisor removes its cgroups; not if it was killed or crashed
+                try:
+                    limits.remove(record["limits"])
+                except OSError as exc:
+                    log.warning("cgroups of %s left behind: %s", record["name"], exc)
 
     def reap(self) -> None:
         self._children = [c for c in self._children if c.poll() is None]

@@ -3,6 +3,10 @@
 All it knows is in the store (job documents) and in the replica directories, so a restarted server picks up
 where the last one stopped: running replicas are re-attached (their supervisors outlived the server), a job
 caught half-started is failed with a reason, and quota is released by the same transaction that ends a job.
+
+Replicas sharing a store elect one reconciler (runner/leader.py); the others only serve the API, and the
+leader picks up what they admit at its next pass. Every state change is still a compare-and-swap on the job,
+so even a leader that lost its claim in the middle of a pass cannot undo another's work.
 """
 
 import logging
@@ -11,6 +15,7 @@ import threading
 from platform_services.errors import ApiError
 from platform_services.jobs import states
 from platform_services.jobs.service import JobService, set_state
+from platform_services.runner.leader import LeaderElection
 from platform_services.runner.local import LocalBackend
 from platform_services.runner.trainer import TrainerError
 
@@ -18,11 +23,14 @@ log = logging.getLogger("platform_services.runner")
 
 
 class Reconciler:
-    def __init__(self, jobs: JobService, backend: LocalBackend, settings, metrics):
+    def __init__(self, jobs: JobService, backend: LocalBackend, settings, metrics, election: LeaderElection):
         self.jobs = jobs
         self.backend = backend
         self.settings = settings
         self.metrics = metrics
+        self.election = election
+        election.on_elected = self.wake  # start the first pass at once, not after an interval
+        metrics.reconciler_leader.set_function(lambda: 1.0 if self.election.leading() else 0.0)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -42,6 +50,7 @@ class Reconciler:
         self._wake.set()
 
     def start(self) -> None:
+        self.election.start()
         self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
         self._thread.start()
 
@@ -50,11 +59,13 @@ class Reconciler:
         self._wake.set()
         if self._thread:
             self._thread.join(timeout=10)
+        self.election.stop()  # after the last pass: resigning hands the work over at once
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self.tick()
+                if self.election.leading():
+                    self.tick()
             except Exception:
                 log.exception("reconcile pass failed")
             self._wake.wait(self.settings.reconcile_interval_s)
@@ -72,6 +83,8 @@ class Reconciler:
             }
             replicas = 0
             for job in active:
+                if not self.election.leading():
+                    return  # lost the claim mid-pass: leave the rest to the new leader
                 state = job["state"]
                 if state == states.PENDING:
                     self._start(job, busy)
@@ -139,11 +152,16 @@ class Reconciler:
         self._change(job, states.DELETING, lambda j: None)
 
     def delete_now(self, org: str, name: str) -> None:
-        """Called by the API after marking a job `deleting`: stop it and drop it before answering."""
+        """Called by the API after marking a job `deleting`: stop it and drop it before answering. A replica
+        that does not lead drops only a job that never started; one with replicas is left to the leader's next
+        pass (their processes are the leader's to stop)."""
         with self._tick_lock:
             job = self._get(org, name)
-            if job is not None and job["state"] == states.DELETING:
-                self._delete(job)
+            if job is None or job["state"] != states.DELETING:
+                return
+            if job["replicas"] and not self.election.leading():
+                return
+            self._delete(job)
 
     def _change(self, job: dict, expected_state: str, change) -> bool:
         """Apply `change` if the job is still the same job in `expected_state` (else someone moved it)."""

@@ -2,18 +2,21 @@
 
 Started detached (its own session) so that replicas outlive a restart of the server. It runs the prepare
 command, the trainer and the finish command with their output in REPLICA_DIR/log (capped), and writes
-REPLICA_DIR/exit.json when done; the server only reads files, so it can re-attach after a restart.
+REPLICA_DIR/exit.json when done; the server only reads files, so it can re-attach after a restart. Each step
+enters the replica's CPU and memory limits (runner/limits.py) between fork and exec, so its children inherit
+them; the replica's cgroups are removed before exit.json is written.
 Standard library only: it starts on every replica launch.
 """
 
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from platform_services.runner import limits
 
 
 def process_start_time(pid: int) -> str | None:
@@ -49,22 +52,15 @@ class CappedLog:
             self.file.write(f"\n[log truncated at {self.cap} bytes]\n".encode())
 
 
-def run(argv: list[str], spec: dict, log: CappedLog) -> int:
-    memory = spec.get("memory_bytes")
-
-    def limits():
-        if memory:
-            # RLIMIT_DATA bounds heap and private mappings (Linux >= 4.7), the closest rlimit to "memory".
-            resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
-
+def run(argv: list[str], spec: dict, log: CappedLog, enforcer: limits.Enforcer) -> int:
     child = subprocess.Popen(
-        argv,
+        enforcer.argv(argv),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=spec["env"],
         cwd=spec["cwd"],
-        preexec_fn=limits,
+        preexec_fn=enforcer.enter,
     )
     fd = child.stdout.fileno()
     while chunk := os.read(fd, 65536):
@@ -83,19 +79,31 @@ def main(replica_dir: str) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     log = CappedLog(directory / "log", spec["log_cap"])
+    enforcer = limits.Enforcer(spec["limits"])
     code = 0
+    try:
+        enforcer.setup()
+    except OSError as exc:
+        log.write(f"[the replica's limits could not be set up: {exc}]\n".encode())
+        code = 125
     steps = [("prepare", spec.get("prepare")), ("trainer", spec["argv"]), ("finish", spec.get("finish"))]
     for step, command in steps:
-        if not command or stopping or (code and step != "finish"):
+        if not command or stopping or (code and step != "finish") or code == 125:
             continue
         argv = ["/bin/sh", "-c", command] if isinstance(command, str) else command
         try:
-            step_code = run(argv, spec, log)
-        except OSError as exc:
+            step_code = run(argv, spec, log, enforcer)
+        except (OSError, subprocess.SubprocessError) as exc:  # the latter: entering the limits failed
             log.write(f"[{step} could not start: {exc}]\n".encode())
             step_code = 127
         code = code or step_code
-    write_json(directory / "exit.json", {"code": code, "stopped": bool(stopping), "finished_at": time.time()})
+    oom = enforcer.oom_killed()
+    try:
+        limits.remove(spec["limits"])
+    except OSError as exc:  # the server retries when it stops the job
+        log.write(f"[could not remove the replica's cgroups: {exc}]\n".encode())
+    done = {"code": code, "oom": oom, "stopped": bool(stopping), "finished_at": time.time()}
+    write_json(directory / "exit.json", done)
     return 0
 
 

@@ -5,12 +5,19 @@ Every write bumps a store-wide revision; each item carries the revision of its l
 for "absent"). `commit` applies puts and deletes atomically if every compare still holds, which is the only
 concurrency primitive the domain code uses: read, decide, commit-if-unchanged, retry. etcd has exactly this
 model (Txn with mod_revision compares), so the SQLite backend emulates it.
+
+Besides the key-value interface each store provides a leadership claim (`leadership`), for background work
+that must run on one server at a time, and says whether several servers use it at once (`shared`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
+
+# Every backend accepts at least this many compares, and as many operations, in one commit: etcd's default
+# `--max-txn-ops`, which the platform's cluster keeps. Code committing an unbounded set splits it below this.
+MAX_TXN_OPS = 128
 
 
 class StoreUnavailable(Exception):
@@ -43,7 +50,24 @@ class Delete:
     key: str
 
 
+class Leadership(Protocol):
+    """One candidate's claim on a named leadership. The claim lapses `ttl_s` after the last `campaign` that
+    returned this candidate, so a leader campaigns well within the TTL; a lapsed claim may be taken over."""
+
+    def campaign(self) -> str:
+        """Take the leadership if nobody holds it, keep it if this candidate does; return the holder's id.
+        Raises StoreUnavailable (the caller then cannot tell, and must assume it leads no longer)."""
+        ...
+
+    def resign(self) -> None:
+        """Give the claim up now, if held, so another candidate takes over without waiting for the TTL."""
+        ...
+
+
 class Store(Protocol):
+    # True when several servers use the store at once (etcd); False for one server's own file (SQLite).
+    shared: bool
+
     def get(self, key: str) -> Item | None: ...
 
     def list(self, prefix: str) -> list[Item]:
@@ -56,6 +80,10 @@ class Store(Protocol):
 
     def ping(self) -> None:
         """Raise StoreUnavailable when the store cannot serve requests."""
+        ...
+
+    def leadership(self, name: str, candidate: str, ttl_s: int) -> Leadership:
+        """`candidate`'s claim on the leadership called `name` (one per name and candidate)."""
         ...
 
     def close(self) -> None: ...

@@ -13,27 +13,38 @@ Failure handling: a request that could not be sent (connection refused, TLS hand
 tried on the next endpoint. A read that fails after it was sent is retried too (reads are idempotent); a
 commit that fails after it was sent is not, because it may have been applied: the caller gets
 StoreUnavailable (503 to the API client), never a wrong "compare failed".
+
+Leases: the leadership claim is etcd's election recipe (what clientv3/concurrency's Election does): a lease
+this candidate keeps alive, and a leader key created only if absent (`create_revision == 0`) and attached to
+that lease, so etcd deletes it when the lease expires or is revoked. `create_expiring` (the shared replay
+cache) attaches keys to a lease shared by every key created within a tenth of the TTL, so it costs one Txn per
+key and one lease grant per window. Ref: https://etcd.io/docs/v3.4/learning/api/#lease-api
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import ssl
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from platform_services.store.base import Compare, Delete, Item, Put, StoreUnavailable
+from platform_services.store.base import MAX_TXN_OPS, Compare, Delete, Item, Put, StoreUnavailable
 
-# etcd's defaults for `--max-txn-ops` and `--max-request-bytes` (1.5 MiB); the platform's cluster keeps them.
-DEFAULT_MAX_TXN_OPS = 128
 PAGE_SIZE = 500
 
 
 class TransactionTooLarge(StoreUnavailable):
     """The commit has more compares or operations than etcd accepts in one Txn (`--max-txn-ops`)."""
+
+
+class LeaseNotFound(StoreUnavailable):
+    """The lease named in the request has expired or was revoked; nothing was applied."""
 
 
 @dataclass(frozen=True)
@@ -66,12 +77,14 @@ def prefix_range_end(prefix: bytes) -> bytes:
 
 
 class EtcdStore:
+    shared = True
+
     def __init__(
         self,
         config: EtcdClientConfig,
         prefix: str = "/cloudml",
         timeout_s: float = 5.0,
-        max_txn_ops: int = DEFAULT_MAX_TXN_OPS,
+        max_txn_ops: int = MAX_TXN_OPS,
         page_size: int = PAGE_SIZE,
     ):
         if not config.endpoints:
@@ -85,6 +98,8 @@ class EtcdStore:
         self._timeout_s = timeout_s
         self.max_txn_ops = max_txn_ops
         self._page_size = page_size
+        self._expiring_leases: dict[int, tuple[str, float]] = {}  # ttl_s -> (lease ID, usable until)
+        self._expiring_lock = threading.Lock()
         context = ssl.create_default_context(cafile=str(config.ca))
         context.load_cert_chain(str(config.cert), str(config.key))
         # One pool shared by the server's threads (httpx.Client is thread-safe); enough keep-alive connections
@@ -122,6 +137,8 @@ class EtcdStore:
             message = _error_message(answer)
             if "too many operations in txn request" in message:
                 raise TransactionTooLarge(f"etcd {path}: {message}")
+            if "requested lease not found" in message:
+                raise LeaseNotFound(f"etcd {path}: {message}")
             errors.append(f"{self._endpoints[index]}: HTTP {answer.status_code} {message}")
             if not idempotent:
                 raise StoreUnavailable(f"etcd {path}: {errors[-1]}")
@@ -194,8 +211,92 @@ class EtcdStore:
         if active:
             raise StoreUnavailable(f"etcd alarm: {', '.join(active)}")
 
+    def leadership(self, name: str, candidate: str, ttl_s: int) -> EtcdLeadership:
+        return EtcdLeadership(self, name, candidate, ttl_s)
+
+    def create_expiring(self, key: str, ttl_s: int) -> bool:
+        """Create `key` unless it exists, for etcd to delete at least `ttl_s` later; True if this call created
+        it. One Txn (plus a lease grant once per tenth of the TTL)."""
+        for attempt in range(2):
+            body = {
+                "compare": [_absent(self._key(key))],
+                "success": [_put(self._key(key), b"{}", self._expiring_lease(ttl_s, renew=attempt > 0))],
+            }
+            try:
+                return bool(self._call("/v3/kv/txn", body, idempotent=False).get("succeeded", False))
+            except LeaseNotFound:
+                continue  # the shared lease is gone (revoked by hand?): nothing applied, take a new one
+        raise StoreUnavailable(f"etcd: the lease for {key!r} vanished twice")
+
+    def _expiring_lease(self, ttl_s: int, renew: bool) -> str:
+        window = max(1, ttl_s // 10)
+        with self._expiring_lock:
+            lease, usable_until = self._expiring_leases.get(ttl_s, ("", 0.0))
+            if renew or time.monotonic() >= usable_until:
+                # Granted for ttl_s + window and used for `window`: every key lives at least ttl_s.
+                usable_until = time.monotonic() + window
+                lease = self.grant_lease(ttl_s + window)
+                self._expiring_leases[ttl_s] = (lease, usable_until)
+            return lease
+
+    # ---- leases ------------------------------------------------------------------------------------------
+    def grant_lease(self, ttl_s: int) -> str:
+        return self._call("/v3/lease/grant", {"TTL": ttl_s}, idempotent=False)["ID"]
+
+    def keep_alive(self, lease: str) -> int:
+        """Refresh the lease; its TTL now, 0 once it has expired or was revoked."""
+        answer = self._call("/v3/lease/keepalive", {"ID": lease}, idempotent=True)
+        return int(answer.get("result", {}).get("TTL", 0))  # the gateway omits a zero TTL
+
+    def revoke_lease(self, lease: str) -> None:
+        """Revoke the lease, deleting every key attached to it; one already gone is no error."""
+        with contextlib.suppress(LeaseNotFound):
+            self._call("/v3/lease/revoke", {"ID": lease}, idempotent=True)
+
     def close(self) -> None:
         self._client.close()
+
+
+class EtcdLeadership:
+    def __init__(self, store: EtcdStore, name: str, candidate: str, ttl_s: int):
+        self._store = store
+        self._key = store._key(f"/leaders/{name}")
+        self.candidate = candidate
+        self.ttl_s = ttl_s
+        self._lease: str | None = None  # kept alive while this candidate campaigns, leading or not
+
+    def campaign(self) -> str:
+        if self._lease is not None and self._store.keep_alive(self._lease) <= 0:
+            self._lease = None  # expired, and the leader key with it if it was ours
+        if self._lease is None:
+            self._lease = self._store.grant_lease(self.ttl_s)
+        body = {
+            "compare": [_absent(self._key)],
+            "success": [_put(self._key, self.candidate.encode(), self._lease)],
+            "failure": [{"request_range": {"key": _b64(self._key)}}],
+        }
+        try:
+            answer = self._store._call("/v3/kv/txn", body, idempotent=False)
+        except LeaseNotFound:
+            self._lease = None  # expired between the keep-alive and the Txn; the next campaign grants anew
+            raise
+        if answer.get("succeeded"):
+            return self.candidate
+        # The compare failed, so the key exists at the Txn's revision: its value is the holder.
+        return _unb64(answer["responses"][0]["response_range"]["kvs"][0]["value"]).decode()
+
+    def resign(self) -> None:
+        if self._lease is not None:
+            lease, self._lease = self._lease, None
+            self._store.revoke_lease(lease)  # deletes the leader key at once when it is ours
+
+
+def _absent(key: bytes) -> dict:
+    return {"key": _b64(key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"}
+
+
+def _put(key: bytes, value: bytes, lease: str) -> dict:
+    return {"request_put": {"key": _b64(key), "value": _b64(value), "lease": lease}}
 
 
 def _request_op(key: bytes, op: Put | Delete) -> dict:

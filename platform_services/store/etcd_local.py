@@ -23,6 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from platform_services.store.base import StoreUnavailable
 from platform_services.store.etcd import EtcdClientConfig, EtcdStore
+from platform_services.testing.processes import stop_process
 
 ETCD_BINARY = "/usr/bin/etcd"  # Debian's etcd-server (3.4)
 
@@ -166,13 +167,7 @@ class LocalEtcd:
             probe.close()
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def __enter__(self) -> LocalEtcd:
         return self.start()

@@ -1,10 +1,21 @@
-"""The embedded default store: one SQLite file in WAL mode, writes serialised by BEGIN IMMEDIATE."""
+"""The embedded default store: one SQLite file in WAL mode, writes serialised by BEGIN IMMEDIATE.
+
+Leadership is a row per name (holder, its host and pid, expiry) changed in a BEGIN IMMEDIATE transaction, so
+two servers opening the same file still elect one. WAL mode needs every process using the file on one host
+(https://www.sqlite.org/wal.html), so a candidate can also tell that a holder on its host has died (its pid is
+gone) and take over at once rather than after the TTL: a restarted single server does not wait for itself.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from platform_services.store.base import Compare, Delete, Item, Put, StoreUnavailable
@@ -13,6 +24,10 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, mod_revision INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('revision', 0);
+CREATE TABLE IF NOT EXISTS leaders (
+    name TEXT PRIMARY KEY, holder TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
+    expires_at REAL NOT NULL
+);
 """
 
 
@@ -21,6 +36,8 @@ def _prefix_end(prefix: str) -> str:
 
 
 class SqliteStore:
+    shared = False
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,33 +67,38 @@ class SqliteStore:
             ).fetchall()
         return [Item(k, json.loads(v), r) for k, v, r in rows]
 
-    def commit(self, compares: list[Compare], ops: list[Put | Delete]) -> bool:
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Cursor]:
+        """A write transaction: committed when the block ends, rolled back when it raises."""
         with self._lock:
             cur = self._conn.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
-                for c in compares:
-                    row = cur.execute("SELECT mod_revision FROM kv WHERE key = ?", (c.key,)).fetchone()
-                    if (row[0] if row else 0) != c.mod_revision:
-                        cur.execute("ROLLBACK")
-                        return False
-                revision = cur.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()[0] + 1
-                cur.execute("UPDATE meta SET value = ? WHERE name = 'revision'", (revision,))
-                for op in ops:
-                    if isinstance(op, Put):
-                        cur.execute(
-                            "INSERT INTO kv VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET"
-                            " value = excluded.value,"
-                            " mod_revision = excluded.mod_revision",
-                            (op.key, json.dumps(op.value, separators=(",", ":")), revision),
-                        )
-                    else:
-                        cur.execute("DELETE FROM kv WHERE key = ?", (op.key,))
-                cur.execute("COMMIT")
-                return True
+                yield cur
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
+            cur.execute("COMMIT")
+
+    def commit(self, compares: list[Compare], ops: list[Put | Delete]) -> bool:
+        with self._write() as cur:
+            for c in compares:
+                row = cur.execute("SELECT mod_revision FROM kv WHERE key = ?", (c.key,)).fetchone()
+                if (row[0] if row else 0) != c.mod_revision:
+                    return False  # nothing written yet: committing the empty transaction is a rollback
+            revision = cur.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()[0] + 1
+            cur.execute("UPDATE meta SET value = ? WHERE name = 'revision'", (revision,))
+            for op in ops:
+                if isinstance(op, Put):
+                    cur.execute(
+                        "INSERT INTO kv VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET"
+                        " value = excluded.value,"
+                        " mod_revision = excluded.mod_revision",
+                        (op.key, json.dumps(op.value, separators=(",", ":")), revision),
+                    )
+                else:
+                    cur.execute("DELETE FROM kv WHERE key = ?", (op.key,))
+            return True
 
     def ping(self) -> None:
         try:
@@ -85,6 +107,62 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreUnavailable(str(exc)) from exc
 
+    def leadership(self, name: str, candidate: str, ttl_s: int) -> SqliteLeadership:
+        return SqliteLeadership(self, name, candidate, ttl_s)
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+class SqliteLeadership:
+    def __init__(self, store: SqliteStore, name: str, candidate: str, ttl_s: int):
+        self._store = store
+        self.name = name
+        self.candidate = candidate
+        self.ttl_s = ttl_s
+        self._host = socket.gethostname()
+
+    def campaign(self) -> str:
+        try:
+            with self._store._write() as cur:
+                row = cur.execute(
+                    "SELECT holder, host, pid, expires_at FROM leaders WHERE name = ?", (self.name,)
+                ).fetchone()
+                now = time.time()
+                if (
+                    row is not None
+                    and row[0] != self.candidate
+                    and row[3] > now
+                    and self._alive(row[1], row[2])
+                ):
+                    return row[0]
+                cur.execute(
+                    "INSERT INTO leaders VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
+                    " holder = excluded.holder, host = excluded.host, pid = excluded.pid,"
+                    " expires_at = excluded.expires_at",
+                    (self.name, self.candidate, self._host, os.getpid(), now + self.ttl_s),
+                )
+                return self.candidate
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"sqlite {self._store.path}: {exc}") from exc
+
+    def resign(self) -> None:
+        try:
+            with self._store._write() as cur:
+                cur.execute("DELETE FROM leaders WHERE name = ? AND holder = ?", (self.name, self.candidate))
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"sqlite {self._store.path}: {exc}") from exc
+
+    def _alive(self, host: str, pid: int) -> bool:
+        """False only for a holder on this host whose process is gone (a reused pid reads as alive: the claim
+        then lapses at its expiry, the safe way round)."""
+        if host != self._host:
+            return True
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True

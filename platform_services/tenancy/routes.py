@@ -1,19 +1,23 @@
 """`org_ids` (who am I) and the admin API for orgs and keys."""
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from platform_services.api.deps import Admin, Caller, Svc
+from platform_services.quotas.model import QUOTA_SCHEMA
+from platform_services.tenancy.service import ORG_ID
 
 router = APIRouter(prefix="/cloud_ml/v1", tags=["tenancy"])
 
 
 class OrgCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    org_id: str = Field(max_length=63)
-    quota: dict[str, int | float | str] = Field(default_factory=dict, max_length=40)
+    org_id: str = Field(max_length=63, json_schema_extra={"pattern": ORG_ID.pattern})
+    quota: dict[str, Any] = Field(  # values checked by parse_limits (pydantic would turn true into 1)
+        default_factory=dict, max_length=40, json_schema_extra=QUOTA_SCHEMA
+    )
 
 
 class KeyCreate(BaseModel):

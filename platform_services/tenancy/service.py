@@ -1,8 +1,16 @@
-"""Create orgs and access keys, disable and rotate keys. Secret keys are returned once, at creation."""
+"""Create orgs and access keys, disable and rotate keys. Secret keys are returned once, at creation.
+
+Every signed request looks its access key up. A server remembers the keys it found for `key_cache_ttl_s`
+(the setting; 0 turns it off), so a burst of requests costs one store read and one decryption per key. A
+change made through this server (disable, rotate, Galaxy V3 on or off) forgets the key here at once; another
+server replica sharing the store honours it within `key_cache_ttl_s`: that is the bound on how long a
+disabled key or a rotated-out secret may still be accepted. Unknown and disabled keys are never cached.
+"""
 
 import re
 import secrets
 import string
+import threading
 import time
 from dataclasses import dataclass
 
@@ -34,10 +42,19 @@ def key_view(value: dict) -> dict:
     return {k: value[k] for k in ("access_key", "org_id", "role", "enabled", "galaxy_v3", "created_at")}
 
 
+KeyLookup = tuple[Principal, str, bool]  # (principal, secret, galaxy_v3 enabled)
+KEY_CACHE_MAX = 10_000  # keys remembered at most; the cache starts over when full
+
+
 class Tenancy:
-    def __init__(self, store: Store, box: SecretBox):
+    def __init__(self, store: Store, box: SecretBox, key_cache_ttl_s: float = 0.0):
         self.store = store
         self.box = box
+        self.key_cache_ttl_s = key_cache_ttl_s
+        self._keys: dict[str, tuple[float, KeyLookup]] = {}  # access key -> (expiry, lookup)
+        self._keys_lock = threading.Lock()
+        # Bumped by every key change here: a lookup that read the store before a change does not cache.
+        self._keys_generation = 0
 
     def create_org(self, org_id: str, quota: dict | None = None) -> dict:
         if not ORG_ID.match(org_id):
@@ -106,14 +123,34 @@ class Tenancy:
                 secret = secrets.token_urlsafe(30)
                 value["secret"] = self.box.seal(secret)
             if self.store.commit([Compare(item.key, item.mod_revision)], [Put(item.key, value)]):
+                with self._keys_lock:
+                    self._keys.pop(access_key, None)
+                    self._keys_generation += 1
                 view = key_view(value)
                 return {**view, "secret_key": secret} if secret else view
         raise ApiError(409, "Conflict", "the key changed concurrently, retry")
 
-    def lookup(self, access_key: str) -> tuple[Principal, str, bool] | None:
+    def cached(self, access_key: str) -> KeyLookup | None:
+        """The remembered lookup of an enabled key, None when not remembered (or expired): no I/O."""
+        entry = self._keys.get(access_key)
+        return entry[1] if entry is not None and entry[0] > time.monotonic() else None
+
+    def lookup(self, access_key: str) -> KeyLookup | None:
         """(principal, secret, galaxy_v3 enabled) of an enabled key, None for unknown or disabled keys."""
+        found = self.cached(access_key)
+        if found is not None:
+            return found
+        generation = self._keys_generation
         item = self.store.get(f"/keys/{access_key}")
         if item is None or not item.value["enabled"]:
             return None
         v = item.value
-        return Principal(access_key, v["org_id"], v["role"]), self.box.open(v["secret"]), v["galaxy_v3"]
+        found = Principal(access_key, v["org_id"], v["role"]), self.box.open(v["secret"]), v["galaxy_v3"]
+        if self.key_cache_ttl_s > 0:
+            with self._keys_lock:
+                if generation != self._keys_generation:
+                    return found
+                if len(self._keys) >= KEY_CACHE_MAX:
+                    self._keys.clear()
+                self._keys[access_key] = (time.monotonic() + self.key_cache_ttl_s, found)
+        return found

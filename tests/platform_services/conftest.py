@@ -1,99 +1,21 @@
-"""Fixtures: the real server as a subprocess on 127.0.0.1 (an ephemeral port bound here and handed over as a
-file descriptor), clients signed with SigV4, and orgs made per test."""
+"""Fixtures: the real server as a subprocess on 127.0.0.1 (`LocalServer`, shared with the benchmarks), a real
+etcd (`LocalEtcd`), clients signed with SigV4, and orgs made per test."""
 
-import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
-from cryptography.fernet import Fernet
 
-from platform_services.sdk import CloudMLClient
 from platform_services.store.etcd_local import ETCD_BINARY, LocalEtcd, etcd_binary
+from platform_services.testing.server import LocalServer as Server
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_TRAINER = REPO / "platform_services" / "examples" / "linear_regression"
 
 
-class Server:
-    """One server process over a data dir; can be killed (SIGKILL) and started again on the same port."""
-
-    def __init__(self, data_dir: Path, **settings):
-        self.data_dir = data_dir
-        self.env = {
-            **os.environ,
-            "CLOUDML_SERVER_KEY": Fernet.generate_key().decode(),
-            "CLOUDML_DATA_DIR": str(data_dir),
-            "CLOUDML_STOP_GRACE_S": "1",
-            **{f"CLOUDML_{k.upper()}": str(v) for k, v in settings.items()},
-        }
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = data_dir / "server.log"
-        self.proc: subprocess.Popen | None = None
-        admin = subprocess.run(
-            [sys.executable, "-m", "platform_services", "create-admin"],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=REPO,
-        )
-        self.admin_key = json.loads(admin.stdout)
-
-    def start(self) -> None:
-        fd = self.sock.fileno()
-        with self.log.open("a") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "platform_services", "serve", "--fd", str(fd)],
-                env=self.env,
-                cwd=REPO,
-                pass_fds=(fd,),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise RuntimeError(f"server did not start:\n{self.log.read_text()[-3000:]}")
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.sock.close()
-
-    def client(self, key: dict) -> CloudMLClient:
-        return CloudMLClient(self.url, key["access_key"], key["secret_key"])
-
-
 def _server(tmp_path_factory, name: str, **settings):
-    server = Server(tmp_path_factory.mktemp(name), **settings)
-    server.start()
-    return server
+    return Server(tmp_path_factory.mktemp(name), **settings).start()
 
 
 @pytest.fixture(scope="session")

@@ -1,3 +1,4 @@
+import base64
 import json
 
 import pytest
@@ -21,6 +22,18 @@ from platform_services.settings import Settings
 def test_refuses_placeholder_or_malformed_server_key(key):
     with pytest.raises(ValidationError):
         Settings.from_env({"CLOUDML_SERVER_KEY": key})
+
+
+def test_accepts_every_generated_key():
+    # The placeholder test once refused random keys whose base64 text happened to contain a word like "xxx".
+    for _ in range(5000):
+        Settings.from_env({"CLOUDML_SERVER_KEY": Fernet.generate_key().decode()})
+
+
+def test_refuses_a_patterned_key_that_decodes():
+    patterned = base64.urlsafe_b64encode(b"abcd" * 8).decode()
+    with pytest.raises(ValidationError, match="placeholder"):
+        Settings.from_env({"CLOUDML_SERVER_KEY": patterned})
 
 
 def test_reads_environment_and_hides_the_key():

@@ -2,16 +2,21 @@
 
 import hashlib
 import time
+import uuid
 
 import httpx
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from cryptography.fernet import Fernet
 
 from platform_services.auth import galaxy, sigv4
-from platform_services.auth.replay import ReplayCache
+from platform_services.auth.replay import ReplayCache, SharedReplayCache, replay_cache
 from platform_services.sdk import AuthError
+from platform_services.store.etcd import EtcdStore
+from platform_services.store.sqlite import SqliteStore
+from tests.platform_services.conftest import Server, etcd_settings
 
 PATH = "/cloud_ml/v1/org_ids"
 
@@ -63,6 +68,41 @@ def test_replayed_signature_refused(api_server, tenant_factory):
     again = httpx.get(api_server.url + PATH, headers=headers)
     assert again.status_code == 401
     assert again.json()["error"]["code"] == "ReplayedRequest"
+
+
+def test_a_replay_to_another_replica_is_refused(etcd, tmp_path, tenant_factory):
+    """Two servers sharing one etcd (same prefix and server key) share the replay cache too."""
+    shared = {
+        "server_key": Fernet.generate_key().decode(),
+        "runner_enabled": "false",
+        **etcd_settings(etcd, f"/replay-{uuid.uuid4().hex[:8]}"),
+    }
+    servers = [Server(tmp_path / name, **shared).start() for name in ("replica-a", "replica-b")]
+    try:
+        tenant = tenant_factory(servers[0])
+        # SigV4 signs the Host header; behind a load balancer every replica sees the same one.
+        headers = {**_signed(servers[0], tenant.key), "Host": f"127.0.0.1:{servers[0].port}"}
+        assert httpx.get(servers[0].url + PATH, headers=headers).status_code == 200
+        again = httpx.get(servers[1].url + PATH, headers=headers)
+        assert again.status_code == 401
+        assert again.json()["error"]["code"] == "ReplayedRequest"
+        fresh = _signed(servers[1], tenant.key)
+        assert httpx.get(servers[1].url + PATH, headers=fresh).status_code == 200
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_the_replay_cache_is_shared_only_where_the_store_is(etcd, tmp_path):
+    sqlite, shared = SqliteStore(tmp_path / "db.sqlite"), EtcdStore(etcd.client_config, prefix="/replay-unit")
+    assert isinstance(replay_cache(sqlite, 600), ReplayCache)
+    cache = replay_cache(shared, 600)
+    assert isinstance(cache, SharedReplayCache)
+    signature = "v4:" + uuid.uuid4().hex
+    assert cache.first_use(signature)
+    assert not SharedReplayCache(EtcdStore(etcd.client_config, prefix="/replay-unit"), 600).first_use(
+        signature
+    )
 
 
 def test_tampered_body_and_method_refused(api_server, tenant_factory):

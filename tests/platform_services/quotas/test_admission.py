@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from cryptography.fernet import Fernet
 
+from platform_services.jobs.service import ADMIT_BATCH
 from platform_services.sdk import NotFoundError
 from tests.platform_services.conftest import Server, etcd_settings, job
 
@@ -105,23 +106,31 @@ def test_quota_update_refuses_bad_input(api_server, tenant_factory):
             tenant.admin.update_quota(tenant.org_id, bad)
 
 
-@pytest.mark.parametrize(
-    "store",
-    [
-        "sqlite",
-        pytest.param(
-            "etcd",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="jobs/service.py admits the whole queue in one Txn; etcd allows 128 ops in one",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("store", ["sqlite", "etcd"])
 def test_a_quota_raise_admits_a_long_queue(store, request, tenant_factory):
+    """More queued jobs than one etcd Txn may touch (128 ops): admitted over several transactions."""
     server = request.getfixturevalue("api_server" if store == "sqlite" else "etcd_api_server")
     tenant = tenant_factory(server, {"train_count_quota": 1})
     for i in range(140):
         tenant.client.submit_train_job(job(f"q-{i}"))
     tenant.admin.update_quota(tenant.org_id, {"train_count_quota": -1})
     assert tenant.client.get_quota()[0]["train_count_used"] == 140
+
+
+@pytest.mark.parametrize("store", ["sqlite", "etcd"])
+def test_batched_admission_keeps_order_and_admits_once(store, request, tenant_factory):
+    """A raise that fits exactly two full batches of the queue: the oldest jobs are admitted, once each, and
+    the new head (the first that does not fit) names its shortfall."""
+    server = request.getfixturevalue("api_server" if store == "sqlite" else "etcd_api_server")
+    tenant = tenant_factory(server, {"train_count_quota": 1})
+    names = [f"q-{i:03d}" for i in range(2 * ADMIT_BATCH + 10)]
+    for name in names:
+        tenant.client.submit_train_job(job(name))
+    tenant.admin.update_quota(tenant.org_id, {"train_count_quota": 2 * ADMIT_BATCH + 1})
+    state = {j["job_name"]: j for j in tenant.client.list_train_jobs()}
+    assert [n for n in names if state[n]["state"] == "pending"] == names[: 2 * ADMIT_BATCH + 1]
+    head = names[2 * ADMIT_BATCH + 1]
+    assert "train_count" in state[head]["pending_reason"], state[head]
+    assert tenant.client.get_quota()[0]["train_count_used"] == 2 * ADMIT_BATCH + 1
+    for name in (names[1], names[ADMIT_BATCH], names[ADMIT_BATCH + 1], names[2 * ADMIT_BATCH]):
+        assert [e["type"] for e in tenant.client.get_train_job_events(name)] == ["enqueued", "pending"]

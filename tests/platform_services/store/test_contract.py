@@ -8,18 +8,38 @@ import pytest
 from platform_services.store import Compare, Delete, Put
 from platform_services.store.etcd import EtcdStore
 from platform_services.store.sqlite import SqliteStore
+from tests.platform_services.conftest import wait_for
 
 
 @pytest.fixture(params=["sqlite", "etcd"])
-def store(request, tmp_path):
+def open_store(request, tmp_path):
+    """Opens handles on one fresh backend, as separate servers would (own connection, own client)."""
     if request.param == "sqlite":
-        backend = SqliteStore(tmp_path / "db.sqlite")
+
+        def opener():
+            return SqliteStore(tmp_path / "db.sqlite")
     else:
         # A fresh prefix per test on the session's etcd; tiny pages so every list crosses page boundaries.
         etcd = request.getfixturevalue("etcd")
-        backend = EtcdStore(etcd.client_config, prefix=f"/contract-{uuid.uuid4().hex[:8]}", page_size=2)
-    yield backend
-    backend.close()
+        prefix = f"/contract-{uuid.uuid4().hex[:8]}"
+
+        def opener():
+            return EtcdStore(etcd.client_config, prefix=prefix, page_size=2)
+
+    opened = []
+
+    def open_handle():
+        opened.append(opener())
+        return opened[-1]
+
+    yield open_handle
+    for handle in opened:
+        handle.close()
+
+
+@pytest.fixture
+def store(open_store):
+    return open_store()
 
 
 def test_put_get_list_delete(store):
@@ -108,3 +128,34 @@ def test_concurrent_increments_lose_nothing(store):
 
 def test_ping(store):
     store.ping()
+
+
+# ---- leadership --------------------------------------------------------------------------------------------
+def test_one_candidate_leads_until_it_resigns(open_store):
+    a = open_store().leadership("reconciler", "a", 30)
+    b = open_store().leadership("reconciler", "b", 30)
+    assert a.campaign() == "a"
+    for _ in range(3):  # renewing keeps it; the other only learns who leads
+        assert b.campaign() == "a"
+        assert a.campaign() == "a"
+    a.resign()
+    assert b.campaign() == "b"
+    assert a.campaign() == "b"
+    a.resign()  # resigning what one does not hold changes nothing
+    assert b.campaign() == "b"
+
+
+def test_a_claim_not_renewed_lapses_after_its_ttl(open_store):
+    a = open_store().leadership("reconciler", "a", 2)
+    b = open_store().leadership("reconciler", "b", 2)
+    assert a.campaign() == "a"
+    assert b.campaign() == "a"
+    wait_for(lambda: b.campaign() == "b", timeout=30, interval=0.2)  # a stopped renewing, as if it died
+    assert a.campaign() == "b"
+
+
+def test_leaderships_are_separate_by_name(open_store):
+    store = open_store()
+    assert store.leadership("one", "a", 30).campaign() == "a"
+    assert store.leadership("two", "b", 30).campaign() == "b"
+    assert store.leadership("one", "b", 30).campaign() == "a"

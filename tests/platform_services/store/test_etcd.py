@@ -12,7 +12,7 @@ from platform_services.sdk import ServerError
 from platform_services.store import Put, StoreUnavailable
 from platform_services.store.etcd import EtcdStore, TransactionTooLarge
 from platform_services.store.etcd_local import LocalEtcd, make_pki
-from tests.platform_services.conftest import Server, etcd_settings
+from tests.platform_services.conftest import Server, etcd_settings, wait_for
 
 
 def _dead_url() -> str:
@@ -93,3 +93,54 @@ def test_readyz_follows_etcd(tmp_path):
     finally:
         server.stop()
         etcd.stop()
+
+
+def test_create_expiring_is_put_if_absent_then_expires(etcd):
+    """The shared replay cache's primitive: created once for every client of the prefix, then expires."""
+    prefix = f"/etcd-{uuid.uuid4().hex[:8]}"
+    one, two = EtcdStore(etcd.client_config, prefix=prefix), EtcdStore(etcd.client_config, prefix=prefix)
+    assert one.create_expiring("/replay/a", 1)
+    assert not one.create_expiring("/replay/a", 1)
+    assert not two.create_expiring("/replay/a", 1)  # another replica sees it too
+    assert two.create_expiring("/replay/b", 1)
+    wait_for(lambda: one.create_expiring("/replay/a", 1), timeout=30, interval=0.2)
+
+
+def test_create_expiring_costs_one_request_once_its_lease_is_granted(etcd):
+    store = _store(etcd.client_config)
+    calls, send = [], store._call
+
+    def counted(path, body, **kwargs):
+        calls.append(path)
+        return send(path, body, **kwargs)
+
+    store._call = counted
+    store.create_expiring("/replay/first", 600)  # grants the lease shared by the next minute's keys
+    assert calls == ["/v3/lease/grant", "/v3/kv/txn"]
+    calls.clear()
+    for i in range(20):
+        store.create_expiring(f"/replay/{i}", 600)
+    assert calls == ["/v3/kv/txn"] * 20
+
+
+def test_a_revoked_shared_lease_is_replaced(etcd):
+    store = _store(etcd.client_config)
+    assert store.create_expiring("/replay/x", 600)
+    lease = store._expiring_leases[600][0]
+    store.revoke_lease(lease)  # as an operator might; the keys on it go with it
+    assert store.create_expiring("/replay/x", 600)
+    assert store._expiring_leases[600][0] != lease
+
+
+def test_leadership_lease_is_revoked_on_resign_and_regranted_after_expiry(etcd):
+    store = _store(etcd.client_config)
+    claim = store.leadership("reconciler", "a", 2)
+    assert claim.campaign() == "a"
+    lease = claim._lease
+    assert store.keep_alive(lease) > 0
+    claim.resign()
+    assert store.keep_alive(lease) == 0
+    assert claim.campaign() == "a"  # a fresh lease
+    store.revoke_lease(claim._lease)  # lost behind its back (as after a long pause): the key went with it
+    assert store.leadership("reconciler", "b", 2).campaign() == "b"
+    assert claim.campaign() == "b"
