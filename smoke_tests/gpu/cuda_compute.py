@@ -1,9 +1,11 @@
-"""A checked CUDA computation, run on the GPU host by smoke_tests/gpu (`python3 -c <this source>`).
+"""A checked CUDA computation, run on the GPU host by smoke_tests/gpu (`python3 -c <this source>`) and in a
+pod by the image images/cuda-smoke (add_gpu_node.yml's test pod).
 
 PyTorch where it is importable with CUDA; otherwise the driver API through ctypes (libcuda.so.1 ships with the
 driver): a vector-add kernel given as PTX, JIT-compiled by the driver, so no CUDA toolkit or compiler is
 needed.
-Prints one JSON line: {"ok": bool, "method": str, "detail": str}. Standard library only (python3 >= 3.8).
+Prints one JSON line: {"ok": bool, "method": str, "detail": str} and exits 0 only when ok is true.
+Standard library only (python3 >= 3.8).
 """
 
 import ctypes
@@ -121,6 +123,7 @@ def main():
         except (OSError, RuntimeError) as exc:
             result = {"ok": False, "method": "cuda-driver-api", "detail": str(exc)}
     print(json.dumps(result))
+    raise SystemExit(0 if result["ok"] else 1)
 
 
 main()

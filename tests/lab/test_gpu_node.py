@@ -1,7 +1,8 @@
 """The GPU node layer (gpu_node.yml) against a real 3-node lab without GPUs: it converges, a second run
 changes nothing, the driver role takes its no-GPU path and says so, the nvidia runtime drop-in is present
 and accepted by containerd, re-running the containerd role keeps it, the GPU smoke checks skip with
-reasons, and the Kubernetes layer passes syntax check and check mode."""
+reasons, a driver upgrade refuses GPU-less nodes before cordoning them, and the Kubernetes layer ends with its
+reason where the inventory turns it off and passes syntax check and check mode where it is on."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 from platformctl import provision
 from platformctl.lab import manager, nodes
 from platformctl.lab.config import LabConfig
+from platformctl.versions import load_pins
 from tests.lab.conftest import lab_id
 
 LAB_PURPOSE = "gpu"
@@ -25,6 +27,10 @@ GPU_NODES = {"node2", "node3"}
 DROPIN = "/etc/containerd/conf.d/90-nvidia.toml"
 CRI = "io.containerd.grpc.v1.cri"
 NO_GPU = "no NVIDIA GPU (PCI vendor 10de, display class 03xx) on the PCI bus"
+ALL_NODES = {"node1", "node2", "node3"}
+KUBERNETES_ON = ["-e", json.dumps({"kubernetes_enabled": True})]
+KUBERNETES_PLAYBOOKS = ("site.yml", "kubernetes.yml", "add_gpu_node.yml", "upgrade_gpu_driver.yml",
+                        "remove_node.yml")
 
 
 class GpuLab:
@@ -127,11 +133,53 @@ def test_gpu_smoke_checks_skip_with_reasons(gpu_lab, tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:]
 
 
+def test_upgrade_refuses_a_gpu_node_without_gpus_before_cordoning_it(gpu_lab):
+    upgrade = gpu_lab.play("upgrade_gpu_driver.yml")
+    log = upgrade.log_path.read_text()
+    assert upgrade.returncode != 0 and upgrade.failed_hosts == ["node2"], f"see {upgrade.log_path}"
+    assert ("node2 is in group gpu_nodes but has no NVIDIA GPU on its PCI bus" in log
+            and "Fix: remove node2 from gpu_nodes in the inventory" in log), f"see {upgrade.log_path}"
+    # Stopped before the drain task and before the second node of the rollout; nothing changed.
+    assert "Cordon and drain the node" not in log and "node3" not in upgrade.recap, f"see {upgrade.log_path}"
+    assert upgrade.recap["node2"]["changed"] == 0
+
+
+def test_kubernetes_role_ends_where_the_inventory_turns_it_off(gpu_lab):
+    run = gpu_lab.play("kubernetes.yml")
+    assert run.ok, f"see {run.log_path}"
+    assert set(run.recap) == ALL_NODES and run.changed == 0, f"see {run.log_path}"
+    log = run.log_path.read_text()
+    for node in ALL_NODES:
+        assert f"{node}: kubernetes skipped: kubernetes_enabled is false in the inventory" in log
+    assert "Install kubeadm, kubelet and kubectl" not in log
+
+
 def test_kubernetes_layer_passes_syntax_check_and_check_mode(gpu_lab):
-    for playbook in ("kubernetes.yml", "add_gpu_node.yml", "upgrade_gpu_driver.yml", "remove_node.yml"):
+    for playbook in KUBERNETES_PLAYBOOKS:
         syntax = gpu_lab.play(playbook, extra_args=["--syntax-check"])
         assert syntax.ok, f"{playbook}: see {syntax.log_path}"
-    check = gpu_lab.play("kubernetes.yml", check=True)
+    check = gpu_lab.play("kubernetes.yml", check=True, extra_args=KUBERNETES_ON)
     assert check.ok, f"kubernetes.yml --check failed on {check.failed_hosts}; see {check.log_path}"
-    assert set(check.recap) == {"node1", "node2", "node3"}
-    assert "kind: ClusterConfiguration" in check.log_path.read_text(), "no kubeadm configuration in the diff"
+    assert set(check.recap) == ALL_NODES
+    log = check.log_path.read_text()
+    assert "kind: ClusterConfiguration" in log, "no kubeadm configuration in the diff"
+    # The pod network: the pinned tigera-operator manifest, and Calico's IP pool on kubeadm's pod CIDR.
+    calico = load_pins()["calico_version"]
+    manifest = f"https://raw.githubusercontent.com/projectcalico/calico/{calico}/manifests/tigera-operator.yaml"
+    assert f"node1: pod network calico from {manifest}, pod CIDR 10.244.0.0/16" in log, check.log_path
+    assert "kind: Installation" in log and 'cidr: "10.244.0.0/16"' in log, f"see {check.log_path}"
+    assert 'podSubnet: "10.244.0.0/16"' in log
+
+
+@pytest.mark.parametrize(("cni", "says"), [
+    ("flannel", f"from https://github.com/flannel-io/flannel/releases/download/{load_pins()['flannel_version']}/"
+                "kube-flannel.yml"),
+    ("none", "(none: the site brings its own; nodes stay NotReady until it runs)"),
+], ids=["flannel", "none"])
+def test_kubernetes_check_mode_with_the_other_cni_choices(gpu_lab, cni, says):
+    check = gpu_lab.play("kubernetes.yml", check=True,
+                         extra_args=["-e", json.dumps({"kubernetes_enabled": True, "kubernetes_cni": cni})])
+    assert check.ok, f"kubernetes.yml --check with {cni} failed on {check.failed_hosts}; see {check.log_path}"
+    log = check.log_path.read_text()
+    assert f"node1: pod network {cni} {says}, pod CIDR 10.244.0.0/16" in log, check.log_path
+    assert "kind: Installation" not in log

@@ -1,4 +1,5 @@
-"""site.yml against a real 3-node lab: converge, a second converge changes nothing, the smoke suite is
+"""site.yml against a real 3-node lab: converge, a second converge changes nothing (its Kubernetes layer ends
+with its reason: the lab inventory turns it off), the smoke suite is
 green, a stopped containerd is reported on exactly that host and check, and re-running the containerd
 role keeps what other roles dropped into its drop-in directory."""
 
@@ -46,6 +47,10 @@ def test_second_converge_changes_nothing(provisioned_lab):
     assert set(provisioned_lab.node_names()) <= set(again.recap)  # plus localhost: inventory validation
     changed = {host: counts["changed"] for host, counts in again.recap.items() if counts["changed"]}
     assert changed == {}, f"not idempotent: {changed}; see {again.log_path}"
+    # The last layer, Kubernetes, ends on every lab node with its reason (the lab inventory turns it off).
+    log = again.log_path.read_text()
+    skipped = "kubernetes skipped: kubernetes_enabled is false in the inventory"
+    assert all(f"{node}: {skipped}" in log for node in provisioned_lab.node_names()), again.log_path
 
 
 def test_smoke_is_green_on_the_converged_lab(provisioned_lab, tmp_path):
