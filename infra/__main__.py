@@ -33,7 +33,7 @@ gpu = GpuSupport("gpu", cfg, pins, opts=on_cluster)
 storage = Storage("storage", cfg, secrets, pins, opts=on_cluster)
 tenants = Tenants("tenants", cfg, opts=on_cluster)
 if cfg.etcd_mode == "ansible":
-    etcd = EtcdClient("etcd", cfg, after=[nodes])
+    etcd = EtcdClient("etcd", cfg, after=[nodes], rerun_on=nodes.run_id)
 else:
     etcd = EtcdCluster(
         "etcd", cfg, pins, opts=pulumi.ResourceOptions(providers=[provider], depends_on=[storage])

@@ -27,6 +27,12 @@ CHOICES = {
 }
 # The harbor-helm chart's published defaults: anyone can read them, so a stack that sets them is refused.
 HARBOR_PUBLIC_DEFAULTS = {"Harbor12345", "not-a-secure-key"}
+GENKEY = '"$(.venv/bin/python -m platform_services genkey)"'
+# Secrets whose declared default is empty but that a stack needs when a setting selects them.
+REQUIRED_SECRETS_WHEN = {
+    "harborDatabasePassword": ("harbor_database", "external"),
+    "cephUserKey": ("storage_mode", "external-ceph"),
+}
 
 
 class StackConfigError(ValueError):
@@ -131,6 +137,15 @@ class StackConfig:
                 )
 
     @property
+    def kubeconfig_file(self) -> Path:
+        """The kubeconfig the program uses: kubeconfigPath if set (relative to the repository root), else
+        where the kubernetes role fetches the admin kubeconfig (kubernetes_kubeconfig_dir/admin.conf, by
+        default <inventory dir>/credentials/kubernetes/admin.conf)."""
+        if self.kubeconfig_path:
+            return REPO_ROOT / Path(self.kubeconfig_path).expanduser()
+        return REPO_ROOT / Path(self.ansible_inventory).parent / "credentials" / "kubernetes" / "admin.conf"
+
+    @property
     def etcd_credentials(self) -> Path:
         """Where the etcd role writes the consumer credentials (role etcd, etcd_credentials_dir/client)."""
         if self.etcd_credentials_dir:
@@ -163,6 +178,11 @@ def _snake(key: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
 def _is_dns_label(name: str) -> bool:
     import re
 
@@ -193,6 +213,18 @@ def _coerce(key: str, spec: dict[str, Any], raw: Any) -> Any:
 
 
 def _check_secret(key: str, value: str) -> str:
+    if key == "jobServiceServerKey":
+        from pydantic import ValidationError
+
+        from platform_services.settings import Settings
+
+        try:  # the service's own rule, so a key it would refuse at start fails `pulumi up` early instead
+            Settings(server_key=value)
+        except ValidationError as exc:
+            reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            raise StackConfigError(
+                f"{PROJECT}:jobServiceServerKey: {reason}; {_fix(key, GENKEY, secret=True)}"
+            ) from None
     if value in HARBOR_PUBLIC_DEFAULTS:
         raise StackConfigError(
             f"{PROJECT}:{key} is the Harbor chart's public default; {_fix(key, '<new value>', secret=True)}"
@@ -205,11 +237,27 @@ def _check_secret(key: str, value: str) -> str:
     return value
 
 
+def from_stack_file(stack: str) -> StackConfig:
+    """The plain settings of stacks/Pulumi.<stack>.yaml over Pulumi.yaml's defaults, without a Pulumi runtime
+    and without secrets: what the policy pack checks a stack's settings with."""
+    path = REPO_ROOT / "stacks" / f"Pulumi.{stack}.yaml"
+    given = {k.split(":", 1)[1]: v for k, v in yaml.safe_load(path.read_text())["config"].items()}
+    plain: dict[str, Any] = {"stack": stack}
+    for key, spec in declarations().items():
+        if spec.get("secret"):
+            continue
+        if key not in given and "default" not in spec:
+            raise StackConfigError(f"{PROJECT}:{key} is missing from {path.name}; {_fix(key, '<value>')}")
+        plain[_snake(key)] = _coerce(key, spec, given.get(key, spec.get("default")))
+    return StackConfig(**plain)
+
+
 def load() -> Stack:
     """Read the current stack's config once; missing required keys raise pulumi.ConfigMissingError."""
     config = pulumi.Config()
     plain: dict[str, Any] = {"stack": pulumi.get_stack()}
     secrets: dict[str, pulumi.Output[str]] = {}
+    unset_secrets = set()
     for key, spec in declarations().items():
         if spec.get("secret"):
             value = config.get_secret(key)
@@ -217,6 +265,7 @@ def load() -> Stack:
                 if "default" not in spec:
                     value = config.require_secret(key)  # raises ConfigMissingError naming the key
                 else:
+                    unset_secrets.add(key)
                     value = pulumi.Output.secret(spec["default"])
             secrets[_snake(key)] = value.apply(lambda v, k=key: _check_secret(k, v))
             continue
@@ -226,4 +275,11 @@ def load() -> Stack:
                 config.require(key)  # raises ConfigMissingError naming the key
             raw = spec["default"]
         plain[_snake(key)] = _coerce(key, spec, raw)
-    return Stack(StackConfig(**plain), Secrets(**secrets))
+    stack_config = StackConfig(**plain)
+    for key, (setting, value) in REQUIRED_SECRETS_WHEN.items():
+        if key in unset_secrets and getattr(stack_config, setting) == value:
+            raise StackConfigError(
+                f"{PROJECT}:{key} is not set but {_camel(setting)} is {value}; "
+                f"{_fix(key, '<value>', secret=True)} (infra/README.md says where it comes from)"
+            )
+    return Stack(stack_config, Secrets(**secrets))

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import sys
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+
+from infra.config import REPO_ROOT
 
 PART_OF = "gpu-platform"
 
@@ -51,6 +57,21 @@ RESTRICTED_CONTAINER = {
 }
 
 
+def venv_tool(name: str) -> str:
+    """A program of the virtualenv this program runs in (python, ansible-playbook), shell-quoted, relative to
+    the repository root when it lies inside it. Local commands run in the command provider, whose PATH is the
+    Pulumi CLI's, not the activated virtualenv's; and a relative path keeps a command's text equal on every
+    checkout, so another operator's `pulumi up` does not see a changed command and re-run it."""
+    tool = Path(sys.executable).parent / name
+    return shlex.quote(repo_relative(tool))
+
+
+def repo_relative(path: Path) -> str:
+    """PATH relative to the repository root (local commands run there) when inside it, else absolute."""
+    absolute = Path(os.path.abspath(path))
+    return str(absolute.relative_to(REPO_ROOT)) if absolute.is_relative_to(REPO_ROOT) else str(absolute)
+
+
 def child(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(parent=parent, **kwargs)
 
@@ -81,4 +102,3 @@ def pinned_release(
         timeout=timeout,
         opts=child(parent, **opts),
     )
-

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 import shlex
-import sys
 
 import pulumi
 import pulumi_command as command
 
-from infra.components.common import child
+from infra.components.common import child, repo_relative, venv_tool
 from infra.config import REPO_ROOT, StackConfig
 
 
@@ -21,15 +20,18 @@ class EtcdClient(pulumi.ComponentResource):
         name: str,
         cfg: StackConfig,
         after: list[pulumi.Resource] | None = None,
+        rerun_on: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
+        """`rerun_on`: a value that changes whenever the playbook that writes the credentials ran again
+        (NodeProvisioning.run_id), so renewed client certificates reach the job service."""
         super().__init__("gpu-platform:etcd:EtcdClient", name, None, opts)
-        directory = cfg.etcd_credentials
+        directory = repo_relative(cfg.etcd_credentials)
         self.reader = command.local.Command(
             f"{name}-read-credentials",
-            create=f"{shlex.quote(sys.executable)} -m infra.etcd_credentials {shlex.quote(str(directory))}",
+            create=f"{venv_tool('python')} -m infra.etcd_credentials {shlex.quote(directory)}",
             dir=str(REPO_ROOT),
-            triggers=[str(directory)],
+            triggers=[directory, rerun_on or ""],
             opts=child(self, depends_on=after or [], additional_secret_outputs=["stdout"]),
         )
         document = self.reader.stdout.apply(lambda text: json.loads(text or "{}"))
@@ -95,7 +97,7 @@ class EtcdCluster(pulumi.ComponentResource):
         self.certificates = command.local.Command(
             f"{name}-certificates",
             create=(
-                f"{shlex.quote(sys.executable)} -m infra.etcd_certs {IN_CLUSTER_NAMESPACE} {SERVICE} "
+                f"{venv_tool('python')} -m infra.etcd_certs {IN_CLUSTER_NAMESPACE} {SERVICE} "
                 f"{cfg.etcd_members}"
             ),
             dir=str(REPO_ROOT),

@@ -36,7 +36,6 @@ def gpu_node_affinity(cfg: StackConfig) -> dict:
     }
 
 
-
 class GpuSupport(pulumi.ComponentResource):
     def __init__(self, name: str, cfg: StackConfig, pins: dict, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-platform:gpu:GpuSupport", name, None, opts)

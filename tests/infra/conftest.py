@@ -14,6 +14,7 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 
 REPO = Path(__file__).resolve().parents[2]
 PROGRAM = REPO / "infra" / "__main__.py"
@@ -32,7 +33,7 @@ SECRETS = {
     "harborTlsCertificate": "-----BEGIN CERTIFICATE-----test",
     "harborTlsKey": "-----BEGIN PRIVATE KEY-----test",
     "harborDatabasePassword": "test-db-password",
-    "jobServiceServerKey": "test-fernet-key",
+    "jobServiceServerKey": Fernet.generate_key().decode(),  # the service refuses a malformed key
     "jobServiceTlsCertificate": "-----BEGIN CERTIFICATE-----jobs",
     "jobServiceTlsKey": "-----BEGIN PRIVATE KEY-----jobs",
     "cephUserKey": "test-ceph-key",

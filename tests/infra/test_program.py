@@ -5,6 +5,7 @@ the pinned Kubernetes version (kubernetes-validate)."""
 
 from __future__ import annotations
 
+import base64
 import runpy
 
 import kubernetes_validate
@@ -179,3 +180,30 @@ def test_even_etcd_count_names_the_key_and_the_fix(pulumi_loop):
 def test_chart_default_harbor_password_is_refused(pulumi_loop):
     with pytest.raises(Exception, match="harborAdminPassword is the Harbor chart's public default"):
         run_program("staging", pulumi_loop, {"harborAdminPassword": "Harbor12345"})
+
+
+@pytest.mark.parametrize(
+    "secret,setting",
+    [
+        ("harborDatabasePassword", "harborDatabase is external"),
+        ("cephUserKey", "storageMode is external-ceph"),
+    ],
+)
+def test_secret_a_setting_needs_is_named(secret, setting, pulumi_loop):
+    config = stack_config("production")
+    del config[secret]
+    set_config("production", config)
+    with pytest.raises(StackConfigError, match=rf"gpu-platform:{secret} is not set but {setting}.*--secret"):
+        runpy.run_path(str(PROGRAM), run_name="__main__")
+
+
+@pytest.mark.parametrize(
+    "key,reason",
+    [
+        ("change-me-please-now", "placeholder"),
+        (base64.urlsafe_b64encode(bytes(range(40, 64))).decode(), "32 url-safe"),
+    ],
+)
+def test_job_service_key_the_service_would_refuse_is_refused(key, reason, pulumi_loop):
+    with pytest.raises(Exception, match=rf"jobServiceServerKey: .*{reason}.*platform_services genkey"):
+        run_program("staging", pulumi_loop, {"jobServiceServerKey": key})

@@ -5,6 +5,8 @@ and no secret sits in a stack file."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -51,3 +53,12 @@ def test_stack_file(stack):
         assert matches(spec["type"], spec.get("items"), value), f"{full_key}: expected {spec['type']}"
     required = {k for k, s in DECLARED.items() if "default" not in s and not s.get("secret")}
     assert required <= {k.split(":", 1)[1] for k in config}, "a required key is missing from the stack file"
+
+
+def test_readme_sets_every_secret_the_project_declares():
+    """infra/README.md's production walk-through has one `pulumi config set --secret KEY` per secret key of
+    Pulumi.yaml, and names no key that is not one."""
+    text = (REPO / "infra" / "README.md").read_text()
+    documented = re.findall(r"pulumi config set --secret (\w+)", text)
+    assert len(documented) == len(set(documented)), "a secret is set twice"
+    assert set(documented) == {key for key, spec in DECLARED.items() if spec.get("secret")}

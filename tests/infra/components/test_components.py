@@ -8,10 +8,9 @@ from dataclasses import replace
 import pulumi
 import pytest
 
-from infra.components import etcd, gpu, harbor, job_service, monitoring, nodes, storage, tenants
+from infra.components import etcd, gpu, harbor, job_service, monitoring, storage, tenants
 from infra.config import Secrets
 from infra.etcd_credentials import read as read_etcd
-from infra.kubeconfig import decode_slurp
 from platformctl.versions import load_pins
 from tests.infra.conftest import has_secret, resolve, set_config, settle, stack_config
 
@@ -160,31 +159,15 @@ def test_harbor(cfg, pulumi_loop):
     assert resolve(pulumi_loop, c.release.version)[0] == PINS["charts"]["harbor"]["version"]
 
 
-def test_nodes_runs_the_playbook_with_content_triggers(cfg, pulumi_loop):
-    c = nodes.NodeProvisioning("n", cfg.config)
-    settle(pulumi_loop)
-    create = resolve(pulumi_loop, c.playbook.create)[0]
-    assert "ansible-playbook -i" in create and "stacks/staging/inventory.yml" in create
-    triggers = resolve(pulumi_loop, c.playbook.triggers)[0]
-    assert len(triggers) == 3 and all(len(t) == 64 for t in triggers)
-    assert resolve(pulumi_loop, c.kubeconfig)[1]
-
-
-def test_nodes_existing_kubeconfig(cfg, pulumi_loop, tmp_path):
-    kc = tmp_path / "kc"
-    kc.write_text("apiVersion: v1\nkind: Config\n")
-    c = nodes.NodeProvisioning(
-        "n", replace(cfg.config, kubeconfig_source="existing", kubeconfig_path=str(kc))
-    )
-    assert c.playbook is None
-    assert resolve(pulumi_loop, c.kubeconfig) == ("apiVersion: v1\nkind: Config\n", True)
-
-
 def test_etcd_client_outputs_are_secret(cfg, pulumi_loop):
-    c = etcd.EtcdClient("e", cfg.config)
+    c = etcd.EtcdClient("e", cfg.config, rerun_on="playbook-run-1")
     settle(pulumi_loop)
     value, secret = resolve(pulumi_loop, c.credentials)
     assert secret and value["key"] == "KEY-PEM-SECRET"
+    # Re-read when the playbook ran again (renewed certificates); the path is the repository-relative one.
+    reader = inputs("e-read-credentials")
+    assert reader["triggers"] == ["stacks/staging/credentials/etcd/client", "playbook-run-1"]
+    assert reader["create"].endswith("-m infra.etcd_credentials stacks/staging/credentials/etcd/client")
 
 
 def test_etcd_credentials_reader(tmp_path):
@@ -209,18 +192,6 @@ def test_etcd_credentials_reader(tmp_path):
     (tmp_path / "endpoints.json").write_text(json.dumps({"endpoints": ["http://a:2379"]}))
     with pytest.raises(ValueError, match="https://"):
         read_etcd(tmp_path)
-
-
-def test_kubeconfig_decoding():
-    import base64
-
-    ok = {
-        "plays": [{"tasks": [{"hosts": {"cp1": {"content": base64.b64encode(b"kind: Config\n").decode()}}}]}]
-    }
-    assert decode_slurp(json.dumps(ok)) == "kind: Config\n"
-    bad = {"plays": [{"tasks": [{"hosts": {"cp1": {"failed": True, "msg": "no such file"}}}]}]}
-    with pytest.raises(ValueError, match="cp1 failed: no such file"):
-        decode_slurp(json.dumps(bad))
 
 
 def test_in_cluster_etcd(cfg, pulumi_loop):
