@@ -1,21 +1,16 @@
 """infra/policy_pack: the rules of infra/policies.py wrapped as pulumi_policy policies, called the way the
-analyzer calls them (no PolicyPack is constructed: that starts its server). Skipped where pulumi-policy is not
-installed (it is not in constraints.txt yet)."""
+analyzer calls them (no PolicyPack is constructed: that starts its server; the Pulumi engine that would call
+them cannot run here)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-import pytest
+import pulumi_policy
+from pulumi_policy.policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOptions
 
-pulumi_policy = pytest.importorskip(
-    "pulumi_policy", reason="pulumi-policy is not installed in this virtualenv"
-)
-
-from pulumi_policy.policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOptions  # noqa: E402
-
-from infra.config import from_stack_file  # noqa: E402
-from infra.policy_pack import rules  # noqa: E402
+from infra.config import from_stack_file
+from infra.policy_pack import rules
 
 DEPLOY = "kubernetes:apps/v1:Deployment"
 BARE = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx"}]}}}}
