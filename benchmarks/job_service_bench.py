@@ -154,7 +154,7 @@ def bench_store(name: str, server: LocalServer, args, errors: list[str]) -> list
     admin = server.client(server.admin_key)
 
     def fresh_org():
-        """An org's ledger grows with its admitted jobs, so every phase starts from an empty one."""
+        """Every phase starts from an org of its own, so phases do not contend for one ledger."""
         org = "bench-" + uuid.uuid4().hex[:8]
         admin.create_org(org)
         key = admin.create_key(org)

@@ -1,9 +1,10 @@
 """Submission, admission and state changes of train jobs, all as compare-and-swap transactions.
 
-Every change that touches quota commits the org's ledger (`/ledger/<org>`: limits, admitted demands, FIFO
-queue) together with the job documents it changes, conditioned on their revisions. So no interleaving of
-concurrent submissions (threads or server replicas) can admit past a limit, and a release happens exactly
-once: the transition that removes the job from `admitted` is the only one that can commit.
+Every change that touches quota commits the org's ledger (quotas/ledger.py: limits and usage totals, with an
+admitted or queue key per job) together with the job documents it changes, conditioned on their revisions.
+So no interleaving of concurrent submissions (threads or server replicas) can admit past a limit, and a
+release happens exactly once: only one transaction can delete the job's admitted key. Each costs the same
+whatever the number of jobs the org holds; a drain of the queue reads at most one batch of it.
 """
 
 from __future__ import annotations
@@ -18,20 +19,25 @@ from collections.abc import Callable
 
 from platform_services.errors import ApiError, not_found
 from platform_services.jobs import states
+from platform_services.jobs.keys import active_key, job_key
+from platform_services.jobs.ledger_migration import read_ledger
 from platform_services.jobs.spec import TrainJobSpec
+from platform_services.quotas import ledger as layout
 from platform_services.quotas import model as quota_model
+from platform_services.quotas.ledger import LedgerChange
 from platform_services.store import Compare, Delete, Item, Put, Store
-from platform_services.store.base import MAX_TXN_OPS, cas_item
+from platform_services.store.base import MAX_TXN_OPS
+
+__all__ = ["ADMIT_BATCH", "JobService", "job_key", "public_view", "set_state"]
 
 MAX_EVENTS = 50
 MAX_RETRIES = 200
-# Queued jobs admitted per transaction: each costs a compare and a put, and the change that freed the quota
-# shares the first transaction, so a batch stays well inside the store's limit (etcd: 128 per Txn).
-ADMIT_BATCH = MAX_TXN_OPS // 2
-
-
-def job_key(org: str, name: str) -> str:
-    return f"/jobs/{org}/{name}"
+# Queued jobs admitted per transaction. Each costs a compare and three operations (its job, its admitted key,
+# its queue key); the change that freed the quota (at most 3 compares and 5 operations), the ledger, the
+# queue marker and the new head's reason share the transaction, and a drain reads 2 entries past the batch
+# (a job dequeued by this very change, the head that does not fit): 8 + 3 * (36 + 2) + 3 = 125 operations,
+# inside the store's limit (etcd: 128 per Txn).
+ADMIT_BATCH = (MAX_TXN_OPS - 17) // 3
 
 
 def _event(job: dict, kind: str, message: str) -> None:
@@ -47,7 +53,7 @@ def _set_state(job: dict, state: str, message: str) -> None:
 
 
 def public_view(job: dict) -> dict:
-    out = {k: v for k, v in job.items() if k not in ("events", "replicas_internal")}
+    out = {k: v for k, v in job.items() if k not in ("events", "replicas_internal", "queue_key")}
     out.update(job["spec"])
     out.pop("spec")
     return out
@@ -77,11 +83,15 @@ class JobService:
     def active(self) -> list[tuple[str, str]]:
         return [tuple(i.key.split("/")[2:4]) for i in self.store.list("/active/")]
 
-    def quota(self, org: str) -> dict:
-        ledger = self.store.get(f"/ledger/{org}")
-        if ledger is None:
+    def _ledger(self, org: str) -> Item:
+        item = read_ledger(self.store, org)
+        if item is None:
             raise not_found("org", org)
-        return quota_model.view(ledger.value["limits"], quota_model.usage(ledger.value["admitted"]))
+        return item
+
+    def quota(self, org: str) -> dict:
+        ledger = self._ledger(org).value
+        return quota_model.view(ledger["limits"], ledger["used"])
 
     def update_quota(self, org: str, limits: dict[str, int]) -> dict:
         self._with_ledger(org, None, lambda _job, ledger: ledger["limits"].update(limits))
@@ -105,16 +115,14 @@ class JobService:
             for _ in range(MAX_RETRIES):
                 if idem_key and (seen := self.store.get(idem_key)):
                     return self._replay(org, seen.value, fingerprint), False
-                ledger = self.store.get(f"/ledger/{org}")
-                if ledger is None:
-                    raise not_found("org", org)
+                change = LedgerChange(org, self._ledger(org))
                 try:
-                    job, new_ledger = self._admit_new(org, spec, body, ledger.value)
+                    job = self._admit_new(org, spec, body, change)
                 except ApiError:  # over quota; but a taken name is the answer that does not change
                     self._refuse_taken(key, spec.job_name)
                     raise
-                compares = [Compare(ledger.key, ledger.mod_revision), Compare(key, 0)]
-                ops = [Put(key, job), Put(ledger.key, new_ledger), Put(f"/active/{org}/{spec.job_name}", {})]
+                compares = [Compare(key, 0)]
+                ops: list[Put | Delete] = [Put(key, job), Put(active_key(org, spec.job_name), {})]
                 if idem_key:
                     compares.append(Compare(idem_key, 0))
                     ops.append(
@@ -128,7 +136,7 @@ class JobService:
                             },
                         )
                     )
-                if self.store.commit(compares, ops):
+                if change.commit(self.store, compares, ops):
                     self.on_change()
                     return job, True
                 self._refuse_taken(key, spec.job_name)  # else the ledger (or the request id) moved: again
@@ -156,9 +164,8 @@ class JobService:
             )
         return item.value
 
-    def _admit_new(self, org: str, spec: TrainJobSpec, body: dict, ledger: dict) -> tuple[dict, dict]:
-        """The new job and the ledger with it admitted or queued; `ledger` (as read from the store, which
-        decodes every read afresh) is changed in place: copying it would cost as much as reading it."""
+    def _admit_new(self, org: str, spec: TrainJobSpec, body: dict, change: LedgerChange) -> dict:
+        """The new job, admitted or queued in `change`."""
         demand = spec.demand()
         now = time.time()
         job = {
@@ -177,20 +184,19 @@ class JobService:
             "client_request_id": spec.client_request_id,
             "events": [],
         }
-        used = quota_model.usage(ledger["admitted"])
-        reason = quota_model.shortfall(ledger["limits"], used, "train", demand)
-        if reason is None and ledger["queue"]:
-            reason = f"waiting behind {len(ledger['queue'])} earlier enqueued job(s) of this org"
+        reason = change.shortfall("train", demand)
+        if reason is None and change.ledger["queued"]:
+            reason = f"waiting behind {change.ledger['queued']} earlier enqueued job(s) of this org"
         if reason is None:
-            ledger["admitted"][spec.job_name] = {"category": "train", "demand": demand}
+            change.admit(spec.job_name, "train", demand)
             _set_state(job, states.PENDING, "admitted")
         elif spec.reject_if_over_quota:
             raise ApiError(409, "QuotaExceeded", reason)
         else:
-            ledger["queue"].append(spec.job_name)
+            job["queue_key"] = change.enqueue(spec.job_name)
             job["pending_reason"] = reason
             _set_state(job, states.ENQUEUED, reason)
-        return job, ledger
+        return job
 
     # ---- state changes -----------------------------------------------------------------------------------
     def transition(self, org: str, name: str, change: Callable[[dict], dict | None]) -> dict | None:
@@ -221,11 +227,8 @@ class JobService:
 
     def _try(self, org: str, name: str | None, change) -> tuple[dict | None, bool]:
         """(the changed job, whether more of the queue may fit than this transaction admitted)."""
-        ledger_item = self.store.get(f"/ledger/{org}")
-        if ledger_item is None:
-            raise not_found("org", org)
-        ledger = json.loads(json.dumps(ledger_item.value))
-        compares = [Compare(ledger_item.key, ledger_item.mod_revision)]
+        ledger = LedgerChange(org, self._ledger(org))
+        compares: list[Compare] = []
         ops: list[Put | Delete] = []
         new = None
         if name is not None:
@@ -233,60 +236,92 @@ class JobService:
             if item is None:
                 raise not_found("train job", name)
             compares.append(Compare(item.key, item.mod_revision))
-            new = change(json.loads(json.dumps(item.value)), ledger)
-            if new is None or new["state"] not in states.ACTIVE:
-                self._release(ledger, name)
+            new = change(json.loads(json.dumps(item.value)), ledger.ledger)
+            if item.value["state"] in states.ACTIVE and (new is None or new["state"] not in states.ACTIVE):
+                self._release(ledger, item.value)
             if new is None:
-                ops += [Delete(item.key), Delete(f"/active/{org}/{name}")]
+                ops += [Delete(item.key), Delete(active_key(org, name))]
             else:
                 ops.append(Put(item.key, new))
                 if new["state"] not in states.ACTIVE:
-                    ops.append(Delete(f"/active/{org}/{name}"))
+                    ops.append(Delete(active_key(org, name)))
         else:
-            change(None, ledger)
-        admitted, more = self._drain_queue(org, ledger, compares, skip=name)
-        ops += admitted
-        ops.append(Put(ledger_item.key, ledger))
-        if not self.store.commit(compares, ops):
+            change(None, ledger.ledger)
+        more = self._drain_queue(org, ledger, compares, ops, skip=name)
+        if name is None and not ops and not ledger.changed():
+            return None, more  # nothing to write (a drain whose head still does not fit)
+        if not ledger.commit(self.store, compares, ops):
             raise Conflict
         return new, more
 
-    @staticmethod
-    def _release(ledger: dict, name: str) -> None:
-        ledger["admitted"].pop(name, None)
-        if name in ledger["queue"]:
-            ledger["queue"].remove(name)
+    def _release(self, ledger: LedgerChange, job: dict) -> None:
+        if job.get("queue_key"):
+            ledger.dequeue(job["queue_key"])
+        else:
+            ledger.release(self.store, job["job_name"])
 
     def _drain_queue(
-        self, org: str, ledger: dict, compares: list[Compare], skip: str | None
-    ) -> tuple[list[Put], bool]:
+        self, org: str, ledger: LedgerChange, compares: list[Compare], ops: list, skip: str | None
+    ) -> bool:
         """Admit queued jobs in order while the head fits, at most ADMIT_BATCH (then answer True: more may
-        fit); refresh the head's pending_reason when it does not fit."""
-        ops = []
-        while ledger["queue"]:
-            if len(ops) == ADMIT_BATCH:
-                return ops, True
-            head = ledger["queue"][0]
-            item: Item | None = self.store.get(job_key(org, head))
-            if item is None or head == skip:
-                ledger["queue"].pop(0)
+        fit); refresh the head's pending_reason when it does not fit. Reads at most the batch's queue keys.
+        `skip` is the job this transaction changes itself: reaching it ends the batch (the next one admits
+        it from what this one commits)."""
+        if not ledger.ledger["queued"]:
+            return False
+        limit = ADMIT_BATCH + 2
+        entries = self.store.list(layout.queue_prefix(org), limit=limit)
+        admitted = 0
+        for entry in entries:
+            if entry.key in ledger.dequeued:
+                continue  # the job this change deletes
+            if admitted == ADMIT_BATCH or entry.value["job_name"] == skip:
+                return True
+            item = self.store.get(job_key(org, entry.value["job_name"]))
+            if item is None or item.value.get("queue_key") != entry.key:
+                ledger.dequeue(entry.key)  # not that job any more (cannot happen but by hand): drop it
                 continue
             job = json.loads(json.dumps(item.value))
-            used = quota_model.usage(ledger["admitted"])
-            reason = quota_model.shortfall(ledger["limits"], used, "train", job["demand"])
+            reason = ledger.shortfall("train", job["demand"])
             if reason is not None:
                 if job["pending_reason"] != reason:
                     job["pending_reason"] = reason
-                    compares.append(cas_item(item, item.key))
+                    compares.append(Compare(item.key, item.mod_revision))
                     ops.append(Put(item.key, job))
-                break
-            ledger["queue"].pop(0)
-            ledger["admitted"][head] = {"category": "train", "demand": job["demand"]}
+                return False
+            ledger.dequeue(entry.key)
+            ledger.admit(job["job_name"], "train", job["demand"])
+            del job["queue_key"]
             job["pending_reason"] = None
             _set_state(job, states.PENDING, "admitted from the queue")
-            compares.append(cas_item(item, item.key))
+            compares.append(Compare(item.key, item.mod_revision))
             ops.append(Put(item.key, job))
-        return ops, False
+            admitted += 1
+        return len(entries) == limit
+
+    def drain_waiting(self, seen: dict[str, int]) -> None:
+        """Admit what fits from every org's queue (the leader calls this on each pass): the safety net for a
+        drain cut short, say by the store failing between two batches. `seen` maps org -> the ledger revision
+        at which its queue head did not fit; such an org is skipped until its ledger changes, so a pass costs
+        one list and a read per org with waiting jobs."""
+        orgs = [
+            item.key.removeprefix(layout.QUEUED_MARKERS) for item in self.store.list(layout.QUEUED_MARKERS)
+        ]
+        for org in set(seen) - set(orgs):
+            del seen[org]
+        for org in orgs:
+            item = self.store.get(layout.ledger_key(org))
+            if item is None or seen.get(org) == item.mod_revision:
+                continue
+            with self._locks[org]:
+                more = True
+                while more:
+                    more = self._admit_next_batch(org)
+            after = self.store.get(layout.ledger_key(org))
+            if after is not None and after.mod_revision == item.mod_revision:
+                seen[org] = item.mod_revision  # nothing fitted: wait for a change
+            else:
+                self.on_change()
 
     # ---- deletion ----------------------------------------------------------------------------------------
     def mark_deleting(self, org: str, name: str) -> dict | None:

@@ -1,6 +1,6 @@
 """Quota limits and usage. Internally: cpu in millicores, memory in bytes, gpu and count as integers; -1 means
-unlimited. Usage is never stored as a counter: it is the sum of the demands of the jobs admitted in the org's
-ledger, so it cannot drift, and releasing a job is removing its entry (a second release finds nothing).
+unlimited. Usage is a set of integer totals kept in the org's ledger (quotas/ledger.py), changed only in the
+transaction that adds or removes a job's admitted entry, so it always equals the sum of those entries.
 """
 
 from platform_services.errors import ApiError
@@ -64,14 +64,24 @@ def parse_limits(body: dict) -> dict[str, int]:
     return limits
 
 
+def no_usage() -> dict[str, int]:
+    return {f"{c}_{r}": 0 for c in CATEGORIES for r in RESOURCES}
+
+
+def add_usage(used: dict[str, int], category: str, demand: dict[str, int], sign: int = 1) -> None:
+    """Add (sign 1) or remove (sign -1) one admitted job's demand, in place."""
+    for resource, amount in demand.items():
+        used[f"{category}_{resource}"] += sign * amount
+        if resource != "count":
+            used[f"total_{resource}"] += sign * amount
+    used["total_count"] += sign
+
+
 def usage(admitted: dict[str, dict]) -> dict[str, int]:
-    used = {f"{c}_{r}": 0 for c in CATEGORIES for r in RESOURCES}
+    """The totals of a set of admitted entries ({name: {"category", "demand"}})."""
+    used = no_usage()
     for entry in admitted.values():
-        for resource, amount in entry["demand"].items():
-            used[f"{entry['category']}_{resource}"] += amount
-            if resource != "count":
-                used[f"total_{resource}"] += amount
-        used["total_count"] += 1
+        add_usage(used, entry["category"], entry["demand"])
     return used
 
 

@@ -35,6 +35,7 @@ class Reconciler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._tick_lock = threading.Lock()
+        self._queues_seen: dict[str, int] = {}  # org -> ledger revision at which its queue head did not fit
 
     # The API uses these through the reconciler so that routes do not know which backend runs jobs.
     def validate(self, spec) -> None:
@@ -73,6 +74,7 @@ class Reconciler:
 
     def tick(self) -> None:
         with self._tick_lock:
+            self.drain_queues()
             active = [job for org, name in self.jobs.active() if (job := self._get(org, name))]
             busy = {
                 g
@@ -99,6 +101,15 @@ class Reconciler:
                 elif state == states.DELETING:
                     self._delete(job)
             self.metrics.active_replicas.set(replicas)
+
+    def drain_queues(self) -> None:
+        """Admit what fits from every org's queue. A release or quota change drains the queue itself, in
+        batches; this catches a drain cut short between two batches (the store failing), which would
+        otherwise wait for the org's next release. A failure here must not stop the rest of the pass."""
+        try:
+            self.jobs.drain_waiting(self._queues_seen)
+        except Exception:
+            log.exception("draining the queues failed; next pass retries")
 
     def _get(self, org: str, name: str) -> dict | None:
         try:

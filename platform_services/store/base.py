@@ -70,8 +70,8 @@ class Store(Protocol):
 
     def get(self, key: str) -> Item | None: ...
 
-    def list(self, prefix: str) -> list[Item]:
-        """Items whose key starts with `prefix`, in key order."""
+    def list(self, prefix: str, limit: int | None = None) -> list[Item]:
+        """Items whose key starts with `prefix`, in key order; the first `limit` of them when given."""
         ...
 
     def commit(self, compares: list[Compare], ops: list[Put | Delete]) -> bool:

@@ -157,21 +157,24 @@ class EtcdStore:
         kvs = answer.get("kvs", [])
         return self._item(kvs[0]) if kvs else None
 
-    def list(self, prefix: str) -> list[Item]:
+    def list(self, prefix: str, limit: int | None = None) -> list[Item]:
         """All pages are read at the first page's revision, so the list is one consistent snapshot."""
+        if limit is not None and limit <= 0:
+            return []  # etcd reads a zero limit as "no limit"
         start = self._key(prefix)
         end = prefix_range_end(start)
         items: list[Item] = []
         revision = None
         while True:
-            body = {"key": _b64(start), "range_end": _b64(end), "limit": self._page_size}
+            page = self._page_size if limit is None else min(self._page_size, limit - len(items))
+            body = {"key": _b64(start), "range_end": _b64(end), "limit": page}
             if revision is not None:
                 body["revision"] = revision
             answer = self._call("/v3/kv/range", body, idempotent=True)
             revision = revision or answer["header"]["revision"]
             kvs = answer.get("kvs", [])
             items += [self._item(kv) for kv in kvs]
-            if not answer.get("more") or not kvs:
+            if not answer.get("more") or not kvs or len(items) == limit:
                 return items
             start = _unb64(kvs[-1]["key"]) + b"\x00"
 
@@ -217,16 +220,29 @@ class EtcdStore:
     def create_expiring(self, key: str, ttl_s: int) -> bool:
         """Create `key` unless it exists, for etcd to delete at least `ttl_s` later; True if this call created
         it. One Txn (plus a lease grant once per tenth of the TTL)."""
+        return self.create_expiring_many([key], ttl_s)[0]
+
+    def create_expiring_many(self, keys: list[str], ttl_s: int) -> list[bool]:
+        """`create_expiring` for each of `keys` (distinct, at most half of max_txn_ops: etcd counts a nested
+        Txn's operations too), in one Txn: each key is its own nested Txn (compare absent, put), so a key
+        that exists does not stop the others."""
+        if len(keys) > self.max_txn_ops // 2:
+            raise TransactionTooLarge(f"{len(keys)} keys in one Txn; at most {self.max_txn_ops // 2}")
         for attempt in range(2):
-            body = {
-                "compare": [_absent(self._key(key))],
-                "success": [_put(self._key(key), b"{}", self._expiring_lease(ttl_s, renew=attempt > 0))],
-            }
+            lease = self._expiring_lease(ttl_s, renew=attempt > 0)
+            txns = [
+                {"compare": [_absent(self._key(key))], "success": [_put(self._key(key), b"{}", lease)]}
+                for key in keys
+            ]
             try:
-                return bool(self._call("/v3/kv/txn", body, idempotent=False).get("succeeded", False))
+                if len(txns) == 1:
+                    return [bool(self._call("/v3/kv/txn", txns[0], idempotent=False).get("succeeded", False))]
+                body = {"success": [{"request_txn": txn} for txn in txns]}
+                answer = self._call("/v3/kv/txn", body, idempotent=False)
             except LeaseNotFound:
                 continue  # the shared lease is gone (revoked by hand?): nothing applied, take a new one
-        raise StoreUnavailable(f"etcd: the lease for {key!r} vanished twice")
+            return [bool(r["response_txn"].get("succeeded", False)) for r in answer["responses"]]
+        raise StoreUnavailable(f"etcd: the lease for {keys[0]!r} vanished twice")
 
     def _expiring_lease(self, ttl_s: int, renew: bool) -> str:
         window = max(1, ttl_s // 10)

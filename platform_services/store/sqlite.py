@@ -59,11 +59,11 @@ class SqliteStore:
             row = self._conn.execute("SELECT value, mod_revision FROM kv WHERE key = ?", (key,)).fetchone()
         return Item(key, json.loads(row[0]), row[1]) if row else None
 
-    def list(self, prefix: str) -> list[Item]:
+    def list(self, prefix: str, limit: int | None = None) -> list[Item]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT key, value, mod_revision FROM kv WHERE key >= ? AND key < ? ORDER BY key",
-                (prefix, _prefix_end(prefix)),
+                "SELECT key, value, mod_revision FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?",
+                (prefix, _prefix_end(prefix), -1 if limit is None else limit),
             ).fetchall()
         return [Item(k, json.loads(v), r) for k, v, r in rows]
 

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 from platform_services.errors import ApiError, not_found
+from platform_services.quotas.ledger import new_ledger
 from platform_services.quotas.model import default_limits
 from platform_services.store import Compare, Put, Store
 from platform_services.tenancy.crypto import SecretBox
@@ -64,7 +65,7 @@ class Tenancy:
         limits = default_limits()
         limits.update(parse_limits(quota or {}))
         org = {"org_id": org_id, "created_at": int(time.time())}
-        ledger = {"limits": limits, "admitted": {}, "queue": []}
+        ledger = new_ledger(limits)
         ok = self.store.commit(
             [Compare(f"/orgs/{org_id}", 0)],
             [Put(f"/orgs/{org_id}", org), Put(f"/ledger/{org_id}", ledger)],

@@ -70,6 +70,14 @@ def test_list_is_prefix_scoped_in_byte_order(store):
     assert store.list("/c/") == []
 
 
+def test_list_stops_at_its_limit(store):
+    """A limit across page boundaries (etcd pages of 2 here) and a limit of 0 (etcd's "no limit")."""
+    assert store.commit([], [Put(f"/q/{i:02d}", {"i": i}) for i in range(7)] + [Put("/r", {})])
+    assert [i.value["i"] for i in store.list("/q/", limit=5)] == [0, 1, 2, 3, 4]
+    assert len(store.list("/q/", limit=50)) == 7
+    assert store.list("/q/", limit=0) == []
+
+
 def test_ops_apply_in_order_so_the_last_op_on_a_key_wins(store):
     assert store.commit([], [Put("/k", {"n": 1}), Delete("/k"), Delete("/j"), Put("/j", {"n": 2})])
     assert store.get("/k") is None
