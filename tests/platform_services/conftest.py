@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from platform_services.quotas import ledger as layout
+from platform_services.quotas.model import default_limits
+from platform_services.store import Put
+from platform_services.store.etcd import EtcdStore
 from platform_services.store.etcd_local import ETCD_BINARY, LocalEtcd, etcd_binary
+from platform_services.store.sqlite import SqliteStore
 from platform_services.testing.server import LocalServer as Server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,6 +70,37 @@ def etcd_api_server(tmp_path_factory, etcd):
     server = _server(tmp_path_factory, "api-etcd", runner_enabled="false", **etcd_settings(etcd, "/api"))
     yield server
     server.stop()
+
+
+@pytest.fixture(params=["sqlite", "etcd"])
+def open_store(request, tmp_path):
+    """In-process tests: opens separate handles on one fresh store, as separate servers would."""
+    if request.param == "sqlite":
+
+        def opener():
+            return SqliteStore(tmp_path / "db.sqlite")
+    else:
+        etcd, prefix = request.getfixturevalue("etcd"), f"/ledger-{uuid.uuid4().hex[:8]}"
+
+        def opener():
+            return EtcdStore(etcd.client_config, prefix=prefix)
+
+    opened = []
+
+    def open_handle():
+        opened.append(opener())
+        return opened[-1]
+
+    yield open_handle
+    for handle in opened:
+        handle.close()
+
+
+def ledger_org(store, **limits) -> str:
+    """A new org in `store`: just its ledger, with `limits` (the rest unlimited)."""
+    org = "org-" + uuid.uuid4().hex[:8]
+    assert store.commit([], [Put(layout.ledger_key(org), layout.new_ledger({**default_limits(), **limits}))])
+    return org
 
 
 class Tenant:

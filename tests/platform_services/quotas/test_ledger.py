@@ -7,8 +7,6 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 from platform_services.errors import ApiError
 from platform_services.jobs import states
 from platform_services.jobs.keys import active_key, job_key
@@ -17,39 +15,7 @@ from platform_services.jobs.spec import TrainJobSpec
 from platform_services.quotas import ledger as layout
 from platform_services.quotas.model import default_limits, usage
 from platform_services.store import Put
-from platform_services.store.etcd import EtcdStore
-from platform_services.store.sqlite import SqliteStore
-from tests.platform_services.conftest import EXAMPLE_TRAINER
-
-
-@pytest.fixture(params=["sqlite", "etcd"])
-def open_store(request, tmp_path):
-    """Opens separate handles on one fresh store, as separate servers would."""
-    if request.param == "sqlite":
-
-        def opener():
-            return SqliteStore(tmp_path / "db.sqlite")
-    else:
-        etcd, prefix = request.getfixturevalue("etcd"), f"/ledger-{uuid.uuid4().hex[:8]}"
-
-        def opener():
-            return EtcdStore(etcd.client_config, prefix=prefix)
-
-    opened = []
-
-    def open_handle():
-        opened.append(opener())
-        return opened[-1]
-
-    yield open_handle
-    for handle in opened:
-        handle.close()
-
-
-def _org(store, **limits) -> str:
-    org = "org-" + uuid.uuid4().hex[:8]
-    assert store.commit([], [Put(layout.ledger_key(org), layout.new_ledger({**default_limits(), **limits}))])
-    return org
+from tests.platform_services.conftest import EXAMPLE_TRAINER, ledger_org
 
 
 def _spec(name: str, cpu: str = "0.5") -> TrainJobSpec:
@@ -71,7 +37,7 @@ def _check_totals(store, org: str) -> dict:
 def test_the_ledger_holds_totals_and_each_job_has_its_own_key(open_store):
     store = open_store()
     jobs = JobService(store)
-    org = _org(store, train_cpu=10_000)
+    org = ledger_org(store, train_cpu=10_000)
     jobs.submit(org, _spec("first"))
     size_one = len(str(store.get(layout.ledger_key(org)).value))
     names = [f"j-{i:02d}" for i in range(25)]
@@ -97,7 +63,7 @@ def test_release_happens_once_when_delete_and_completion_race(open_store):
     and complete the same jobs at once while releases admit the queue; every job ends deleted, once."""
     first, second = open_store(), open_store()
     a, b = JobService(first), JobService(second)
-    org = _org(first, train_count=10)
+    org = ledger_org(first, train_count=10)
     names = [f"r-{i:02d}" for i in range(30)]
     for name in names:
         a.submit(org, _spec(name))
