@@ -10,8 +10,8 @@ import calendar
 import hashlib
 import hmac
 import re
-import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
@@ -55,10 +55,13 @@ def parse_authorization(value: str) -> SigV4Header:
 def request_time(amz_date: str | None) -> float:
     if not amz_date or not _AMZ_DATE.match(amz_date):
         raise SigV4Error("InvalidAuthorization", "X-Amz-Date must be YYYYMMDDTHHMMSSZ")
+    # Fields by position (the pattern fixed them): time.strptime costs several times more per request.
+    d = amz_date
     try:
-        return calendar.timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ"))
+        moment = datetime(int(d[:4]), int(d[4:6]), int(d[6:8]), int(d[9:11]), int(d[11:13]), int(d[13:15]))
     except ValueError as exc:
         raise SigV4Error("InvalidAuthorization", "X-Amz-Date is not a valid time") from exc
+    return calendar.timegm(moment.timetuple())
 
 
 class _SignedHeadersOnly(SigV4Auth):

@@ -148,6 +148,14 @@ def test_wrong_secret_unknown_and_disabled_keys_refused(api_server, tenant_facto
     assert tenant.client.get_org_id()["org_id"] == tenant.org_id
 
 
+def test_amz_date_parsed_as_utc_and_impossible_dates_refused():
+    assert sigv4.request_time("19700101T000000Z") == 0
+    assert sigv4.request_time("20240229T235959Z") == 1709251199
+    for impossible in ("20230229T000000Z", "20241301T000000Z", "20240101T240000Z", "00000101T000000Z"):
+        with pytest.raises(sigv4.SigV4Error, match="not a valid time"):
+            sigv4.request_time(impossible)
+
+
 def test_unsigned_and_malformed_refused(api_server):
     assert httpx.get(api_server.url + PATH).status_code == 401
     bad = {"Authorization": "AWS4-HMAC-SHA256 Credential=x", "X-Amz-Date": "nope"}
