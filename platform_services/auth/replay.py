@@ -15,6 +15,7 @@ from collections import OrderedDict
 
 from starlette.concurrency import run_in_threadpool
 
+from platform_services.group_commit import GroupCommit, Pending
 from platform_services.store import Store
 
 
@@ -45,62 +46,29 @@ class ReplayCache:
         return self.first_use(signature)
 
 
-class _Check:
-    def __init__(self, key: str):
-        self.key = key
-        self.done = False
-        self.first = False
-        self.error: Exception | None = None
-
-
 class SharedReplayCache:
     """In the shared store (one offering `create_expiring_many`), under `/replay/<sha256 of the signature>`.
 
-    Group commit: a thread whose check finds no Txn in flight sends every waiting check (up to BATCH) in one
-    and then hands over, waking the others; one whose check is waiting waits for that Txn's answer or for
-    its turn to send the next. A Txn that fails fails the checks it carried (503), never others."""
+    Group commit (platform_services/group_commit.py): the checks that wait while one Txn is in flight go
+    together in the next, up to BATCH. A Txn that fails fails the checks it carried (503), never others."""
 
     BATCH = 64  # keys per Txn: etcd counts each nested put, and allows 128 operations
+    GROUP = "replay"  # one group: every check of this server shares the batches
 
     def __init__(self, store: Store, ttl_s: float):
         self.store = store
         self.ttl_s = int(ttl_s)
-        self._waiting: list[_Check] = []
-        self._sending = False
-        self._cond = threading.Condition()
+        self.batches = GroupCommit(self._send, lambda waiting: self.BATCH)
 
     def first_use(self, signature: str) -> bool:
         """True the first time any replica sees the signature; StoreUnavailable (503) when it cannot tell."""
-        check = _Check("/replay/" + hashlib.sha256(signature.encode()).hexdigest())
-        with self._cond:
-            self._waiting.append(check)
-            while not check.done:
-                if self._sending:
-                    self._cond.wait()
-                    continue
-                self._sending = True
-                batch, self._waiting = self._waiting[: self.BATCH], self._waiting[self.BATCH :]
-                self._cond.release()
-                try:
-                    self._send(batch)
-                finally:
-                    self._cond.acquire()
-                    self._sending = False
-                    self._cond.notify_all()
-        if check.error is not None:
-            raise check.error
-        return check.first
+        return self.batches.run(self.GROUP, "/replay/" + hashlib.sha256(signature.encode()).hexdigest())
 
-    def _send(self, batch: list[_Check]) -> None:
-        keys = list(dict.fromkeys(c.key for c in batch))  # a signature twice in one batch: the first wins
-        try:
-            created = dict(zip(keys, self.store.create_expiring_many(keys, self.ttl_s), strict=True))
-        except Exception as exc:
-            for c in batch:
-                c.error, c.done = exc, True
-            return
-        for c in batch:
-            c.first, c.done = created.pop(c.key, False), True
+    def _send(self, _group: str, batch: list[Pending]) -> None:
+        keys = list(dict.fromkeys(p.request for p in batch))  # a signature twice in one batch: the first wins
+        created = dict(zip(keys, self.store.create_expiring_many(keys, self.ttl_s), strict=True))
+        for p in batch:
+            p.succeed(created.pop(p.request, False))
 
     async def admit(self, signature: str) -> bool:
         return await run_in_threadpool(self.first_use, signature)

@@ -17,8 +17,8 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from platform_services.errors import ApiError, not_found
+from platform_services.group_commit import GroupCommit, Pending
 from platform_services.jobs import states
-from platform_services.jobs.group_commit import GroupCommit, Pending
 from platform_services.jobs.keys import active_key, job_key
 from platform_services.jobs.ledger_migration import read_ledger
 from platform_services.jobs.spec import TrainJobSpec

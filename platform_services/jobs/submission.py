@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from platform_services.jobs.group_commit import Pending
+from platform_services.group_commit import Pending
 from platform_services.jobs.keys import job_key
 from platform_services.jobs.spec import TrainJobSpec
 from platform_services.store.base import MAX_TXN_OPS

@@ -72,18 +72,18 @@ def etcd_api_server(tmp_path_factory, etcd):
     server.stop()
 
 
-@pytest.fixture(params=["sqlite", "etcd"])
-def open_store(request, tmp_path):
-    """In-process tests: opens separate handles on one fresh store, as separate servers would."""
+def store_handles(request, tmp_path, name: str, **etcd_options):
+    """Yields a function that opens separate handles on one fresh store (SQLite file, or a fresh key prefix on
+    the session's etcd), as separate servers would (own connection, own client); closes them afterwards."""
     if request.param == "sqlite":
 
         def opener():
             return SqliteStore(tmp_path / "db.sqlite")
     else:
-        etcd, prefix = request.getfixturevalue("etcd"), f"/ledger-{uuid.uuid4().hex[:8]}"
+        etcd, prefix = request.getfixturevalue("etcd"), f"/{name}-{uuid.uuid4().hex[:8]}"
 
         def opener():
-            return EtcdStore(etcd.client_config, prefix=prefix)
+            return EtcdStore(etcd.client_config, prefix=prefix, **etcd_options)
 
     opened = []
 
@@ -94,6 +94,12 @@ def open_store(request, tmp_path):
     yield open_handle
     for handle in opened:
         handle.close()
+
+
+@pytest.fixture(params=["sqlite", "etcd"])
+def open_store(request, tmp_path):
+    """In-process tests: separate handles on one fresh store of each kind."""
+    yield from store_handles(request, tmp_path, "ledger")
 
 
 def ledger_org(store, **limits) -> str:

@@ -4,7 +4,6 @@ point, whose exit status and JSON line are what add_gpu_node.yml's test pod is j
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 
@@ -12,6 +11,7 @@ import pytest
 
 from platformctl.paths import REPO_ROOT
 from platformctl.versions import load_pins
+from tests.images.dockerfile import instructions as parse_instructions
 
 DOCKERFILE = REPO_ROOT / "images" / "cuda-smoke" / "Dockerfile"
 BUILD_CONTEXT = REPO_ROOT / "smoke_tests" / "gpu"  # documented in the Dockerfile's build command
@@ -19,12 +19,7 @@ CHECK = "cuda_compute.py"
 
 
 def instructions() -> list[tuple[str, str]]:
-    lines = re.sub(r"\\\n", " ", DOCKERFILE.read_text()).splitlines()
-    return [
-        (line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip())
-        for line in lines
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
+    return parse_instructions(DOCKERFILE)
 
 
 def test_base_image_default_is_the_pin():

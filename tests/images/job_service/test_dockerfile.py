@@ -20,6 +20,7 @@ from infra.components import job_service
 from platform_services.settings import Settings
 from platformctl.paths import REPO_ROOT
 from platformctl.versions import LAB_DEBIAN_SUITE, load_pins
+from tests.images.dockerfile import instructions as parse_instructions
 from tests.infra.conftest import run_program
 
 IMAGE_DIR = REPO_ROOT / "images" / "job-service"
@@ -29,12 +30,7 @@ HADOLINT = Path(sys.executable).parent / "hadolint"
 
 
 def instructions() -> list[tuple[str, str]]:
-    lines = re.sub(r"\\\n", " ", DOCKERFILE.read_text()).splitlines()
-    return [
-        (line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip())
-        for line in lines
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
+    return parse_instructions(DOCKERFILE)
 
 
 def values(op: str) -> list[str]:

@@ -34,7 +34,8 @@ class _GatedStore:
 def _race(cache, store, signatures):
     with ThreadPoolExecutor(len(signatures)) as pool:
         answers = [pool.submit(cache.first_use, s) for s in signatures]
-        wait_for(lambda: len(cache._waiting) == len(signatures) - 1)  # all but the one in flight
+        # All but the one in flight wait.
+        wait_for(lambda: cache.batches.waiting(cache.GROUP) == len(signatures) - 1)
         store.release.set()
         return [a.exception() or a.result() for a in answers]
 

@@ -10,33 +10,7 @@ from cryptography.fernet import Fernet
 from platform_services.runner.leader import LeaderElection
 from platform_services.store.etcd import EtcdStore
 from platform_services.store.etcd_local import LocalEtcd
-from platform_services.store.sqlite import SqliteStore
 from tests.platform_services.conftest import Server, etcd_settings, job, wait_for
-
-
-@pytest.fixture(params=["sqlite", "etcd"])
-def open_store(request, tmp_path):
-    """Opens separate handles on one fresh store, as separate servers would."""
-    if request.param == "sqlite":
-        path = tmp_path / "db.sqlite"
-
-        def opener():
-            return SqliteStore(path)
-    else:
-        etcd, prefix = request.getfixturevalue("etcd"), f"/leader-{uuid.uuid4().hex[:8]}"
-
-        def opener():
-            return EtcdStore(etcd.client_config, prefix=prefix)
-
-    opened = []
-
-    def open_handle():
-        opened.append(opener())
-        return opened[-1]
-
-    yield open_handle
-    for handle in opened:
-        handle.close()
 
 
 def test_two_candidates_elect_one_and_a_resignation_hands_over(open_store):

@@ -1,40 +1,17 @@
 """The storage contract every backend passes: SQLite, and etcd (a real etcd 3.4 over mutual TLS)."""
 
 import threading
-import uuid
 
 import pytest
 
 from platform_services.store import Compare, Delete, Put
-from platform_services.store.etcd import EtcdStore
-from platform_services.store.sqlite import SqliteStore
-from tests.platform_services.conftest import wait_for
+from tests.platform_services.conftest import store_handles, wait_for
 
 
 @pytest.fixture(params=["sqlite", "etcd"])
 def open_store(request, tmp_path):
-    """Opens handles on one fresh backend, as separate servers would (own connection, own client)."""
-    if request.param == "sqlite":
-
-        def opener():
-            return SqliteStore(tmp_path / "db.sqlite")
-    else:
-        # A fresh prefix per test on the session's etcd; tiny pages so every list crosses page boundaries.
-        etcd = request.getfixturevalue("etcd")
-        prefix = f"/contract-{uuid.uuid4().hex[:8]}"
-
-        def opener():
-            return EtcdStore(etcd.client_config, prefix=prefix, page_size=2)
-
-    opened = []
-
-    def open_handle():
-        opened.append(opener())
-        return opened[-1]
-
-    yield open_handle
-    for handle in opened:
-        handle.close()
+    # Tiny etcd pages so every list crosses page boundaries.
+    yield from store_handles(request, tmp_path, "contract", page_size=2)
 
 
 @pytest.fixture

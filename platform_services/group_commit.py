@@ -1,5 +1,6 @@
-"""Group commit per key (here: per org): requests that arrive while one batch of the same key is being
-committed wait together, and when it ends one of their threads commits the whole waiting batch for all.
+"""Group commit per key (an org's submissions; the replay cache's checks): requests that arrive while
+one batch of the same key is being committed wait together, and when it ends one of their threads commits the
+whole waiting batch for all.
 
 Leader/follower on a condition variable: a caller appends its request and, while a batch of its key is in
 flight, waits; the first to find none in flight takes the head of the waiting list (as much as `take`
@@ -98,4 +99,4 @@ class GroupCommit:
         finally:
             for p in batch:  # a bug, or an interrupt: never leave a follower waiting for ever
                 if not p.done:
-                    p.fail(ApiError(500, "InternalError", "the batch of this submission was not settled"))
+                    p.fail(ApiError(500, "InternalError", "the batch of this request was not settled"))
