@@ -62,11 +62,22 @@ def up(nodes_count: int = config.DEFAULT_NODES, lab_id: str | None = None,
     progress(f"booted {lab.nodes} nodes; waiting for SSH")
     with ThreadPoolExecutor(max_workers=lab.nodes) as pool:
         waits = dict(zip(lab.node_names(),
-                         pool.map(lambda n: nodes.wait_for_ssh(lab, n), lab.node_names()), strict=True))
+                         pool.map(lambda n: _wait_booted(lab, n, progress), lab.node_names()), strict=True))
     inventory.write(lab)
     progress(f"inventory written to {lab.inventory_path}")
     return UpReport(lab=lab, base_build_s=build_s, ssh_ready_s=time.monotonic() - ready_started,
                     total_s=time.monotonic() - started, per_node_ready_s=waits)
+
+
+def _wait_booted(lab: LabConfig, node: str, progress: Progress) -> float:
+    """Wait for the node's SSH; boot it once more if its nspawn ended first. On a loaded host a node's nspawn
+    has, rarely, ended during boot with an empty console (cause not found); a second failure is final."""
+    try:
+        return nodes.wait_for_ssh(lab, node)
+    except nodes.NodeExited as exc:
+        progress(f"{exc}\n{node}: booting it once more")
+        nodes.boot(lab, node)
+        return nodes.wait_for_ssh(lab, node)
 
 
 def _ensure_ssh_key(lab: LabConfig) -> None:

@@ -93,7 +93,8 @@ def boot(lab: LabConfig, node: str) -> int:
     if pid is not None:
         return pid
     log = open(lab.node_dir(node) / "console.log", "ab")  # noqa: SIM115 - handed to the child process
-    cmd = ["systemd-nspawn", "--quiet", "-D", str(_merged(lab, node)), "-M", lab.machine_name(node),
+    # Not --quiet: nspawn's own status and errors ("Container ... failed with error code N") go in the log.
+    cmd = ["systemd-nspawn", "-D", str(_merged(lab, node)), "-M", lab.machine_name(node),
            f"--hostname={node}", "--boot", "--register=no", "--keep-unit", "--resolv-conf=off",
            "--link-journal=no", "--timezone=off",
            f"--network-namespace-path=/run/netns/{lab.netns(node)}"]
@@ -104,6 +105,23 @@ def boot(lab: LabConfig, node: str) -> int:
     return proc.pid
 
 
+class NodeExited(LabError):
+    """The node's nspawn process ended before the node answered SSH."""
+
+
+def _exit_status(lab: LabConfig, node: str) -> str:
+    """How the node's nspawn ended, when this process started it (and so can reap it)."""
+    try:
+        pid = int(_pid_file(lab, node).read_text().strip())
+        reaped, status = os.waitpid(pid, os.WNOHANG)
+    except (OSError, ValueError):  # ChildProcessError: started by another process
+        return "exit status unknown"
+    if reaped == 0:
+        return "still exiting"
+    code = os.waitstatus_to_exitcode(status)
+    return f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+
+
 def wait_for_ssh(lab: LabConfig, node: str, timeout: float = BOOT_TIMEOUT_S) -> float:
     """Block until `ssh node true` works; return the seconds it took."""
     started = time.monotonic()
@@ -112,7 +130,8 @@ def wait_for_ssh(lab: LabConfig, node: str, timeout: float = BOOT_TIMEOUT_S) -> 
     while time.monotonic() < deadline:
         if running_pid(lab, node) is None:
             tail = (lab.node_dir(node) / "console.log").read_text(errors="replace")[-2000:]
-            raise LabError(f"{node}: systemd-nspawn exited during boot; console tail:\n{tail}")
+            raise NodeExited(f"{node}: systemd-nspawn exited during boot ({_exit_status(lab, node)}); "
+                             f"console tail:\n{tail}")
         try:
             with socket.create_connection((address, 22), timeout=1):
                 pass
