@@ -9,7 +9,6 @@ whatever the number of jobs the org holds; a drain of the queue reads at most on
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -27,7 +26,7 @@ from platform_services.quotas import ledger as layout
 from platform_services.quotas import model as quota_model
 from platform_services.quotas.ledger import LedgerChange
 from platform_services.store import Compare, Delete, Item, Put, Store
-from platform_services.store.base import MAX_TXN_OPS
+from platform_services.store.base import MAX_TXN_OPS, copy_value
 
 __all__ = ["ADMIT_BATCH", "JobService", "job_key", "public_view", "set_state"]
 
@@ -58,6 +57,10 @@ def public_view(job: dict) -> dict:
     out.update(job["spec"])
     out.pop("spec")
     return out
+
+
+def _busy() -> ApiError:
+    return ApiError(503, "Busy", "too many concurrent changes to this org; retry")
 
 
 class Conflict(Exception):
@@ -103,9 +106,9 @@ class JobService:
     def submit(self, org: str, spec: TrainJobSpec) -> tuple[dict, bool]:
         """(job, created). A retry with the same client_request_id returns the first job, created=False.
 
-        Group committed per org (jobs/group_commit.py): the submissions that arrive while one of the org's
-        commits is in flight go together in the next, decided in arrival order on one read of the ledger, so
-        under load a submission costs a fraction of a read and a commit."""
+        Group committed per org (platform_services/group_commit.py): the submissions that arrive while one of
+        the org's commits is in flight go together in the next, decided in arrival order on one read of the
+        ledger, so under load a submission costs a fraction of a read and a commit."""
         return self._submissions.run(org, Submission(org, spec))
 
     def _submit_batch(self, org: str, batch: list[Pending]) -> None:
@@ -154,9 +157,8 @@ class JobService:
                     if not isinstance(answer, ApiError) and (taken := self._taken(p.request)):
                         p.fail(taken)
                 batch = [p for p in batch if not p.done]
-        busy = ApiError(503, "Busy", "too many concurrent changes to this org; retry")
         for p in batch:
-            p.fail(busy)
+            p.fail(_busy())
 
     def _replayed(self, org: str, p: Pending) -> bool:
         """Settle `p` when its client_request_id was seen: the first job, or why it cannot be replayed."""
@@ -243,7 +245,7 @@ class JobService:
                     more = self._admit_next_batch(org)
                 self.on_change()
                 return result
-        raise ApiError(503, "Busy", "too many concurrent changes to this org; retry")
+        raise _busy()
 
     def _admit_next_batch(self, org: str) -> bool:
         for _ in range(MAX_RETRIES):
@@ -251,7 +253,7 @@ class JobService:
                 return self._try(org, None, lambda _job, _ledger: None)[1]
             except Conflict:
                 continue
-        raise ApiError(503, "Busy", "too many concurrent changes to this org; retry")
+        raise _busy()
 
     def _try(self, org: str, name: str | None, change) -> tuple[dict | None, bool]:
         """(the changed job, whether more of the queue may fit than this transaction admitted)."""
@@ -264,7 +266,7 @@ class JobService:
             if item is None:
                 raise not_found("train job", name)
             compares.append(Compare(item.key, item.mod_revision))
-            new = change(json.loads(json.dumps(item.value)), ledger.ledger)
+            new = change(copy_value(item.value), ledger.ledger)
             if item.value["state"] in states.ACTIVE and (new is None or new["state"] not in states.ACTIVE):
                 self._release(ledger, item.value)
             if new is None:
@@ -309,7 +311,7 @@ class JobService:
             if item is None or item.value.get("queue_key") != entry.key:
                 ledger.dequeue(entry.key)  # not that job any more (cannot happen but by hand): drop it
                 continue
-            job = json.loads(json.dumps(item.value))
+            job = copy_value(item.value)
             reason = ledger.shortfall("train", job["demand"])
             if reason is not None:
                 if job["pending_reason"] != reason:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from platform_services.quotas import model as quota_model
 from platform_services.store import Compare, Delete, Item, Put, Store
+from platform_services.store.base import copy_value
 
 VERSION = 2
 QUEUED_MARKERS = "/quota-queued/"
@@ -49,15 +50,6 @@ def new_ledger(limits: dict[str, int]) -> dict:
     return {"version": VERSION, "limits": limits, "used": quota_model.no_usage(), "seq": 0, "queued": 0}
 
 
-def _copy(value):
-    """A deep copy of a JSON document (dicts, lists, scalars): a third of copy.deepcopy's cost per submit."""
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
-
-
 class LedgerChange:
     """One transaction's changes to an org's quota state: the ledger as read (`item`), the working copy
     (`ledger`), and the compares and operations that go with it."""
@@ -65,7 +57,7 @@ class LedgerChange:
     def __init__(self, org: str, item: Item):
         self.org = org
         self.item = item
-        self.ledger = _copy(item.value)
+        self.ledger = copy_value(item.value)
         self.compares: list[Compare] = [Compare(item.key, item.mod_revision)]
         self.ops: list[Put | Delete] = []
         self.dequeued: set[str] = set()

@@ -120,7 +120,8 @@ def choose(setting: str) -> str:
 
 # ---- the plan the server records ---------------------------------------------------------------------------
 def plan(mechanism: str, group: str, cpu_millis: int, memory_bytes: int, parent: str) -> dict:
-    """What will be enforced for one replica; `group` is "<org>/<job>-<uid>/<replica>"."""
+    """What will be enforced for one replica, with its description for users; `group` is
+    "<org>/<job>-<uid>/<replica>"."""
     cpu_millis = max(cpu_millis, MIN_CPU_MILLIS)
     limits = {"mechanism": mechanism, "cpu_millis": cpu_millis, "memory_bytes": memory_bytes}
     if mechanism == "cgroup-v1":
@@ -131,6 +132,7 @@ def plan(mechanism: str, group: str, cpu_millis: int, memory_bytes: int, parent:
         limits["unit"] = "cloudml-" + group.replace("/", "-") + ".scope"
     elif mechanism == "rlimit":
         limits["cpus"] = sorted(os.sched_getaffinity(0))[: math.ceil(cpu_millis / 1000)]
+    limits["enforcement"] = describe(limits)
     return limits
 
 

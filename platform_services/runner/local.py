@@ -117,7 +117,6 @@ class LocalBackend:
                 parse_memory(spec["memory_limit"]),
                 self.settings.cgroup_parent,
             )
-            record["limits"]["enforcement"] = limits.describe(record["limits"])
             (directory / "work").mkdir(parents=True, exist_ok=True)
             env = {
                 **base_env,

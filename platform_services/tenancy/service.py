@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from platform_services.errors import ApiError, not_found
-from platform_services.quotas.ledger import new_ledger
+from platform_services.quotas.ledger import ledger_key, new_ledger
 from platform_services.quotas.model import default_limits
 from platform_services.store import Compare, Put, Store
 from platform_services.tenancy.crypto import SecretBox
@@ -68,7 +68,7 @@ class Tenancy:
         ledger = new_ledger(limits)
         ok = self.store.commit(
             [Compare(f"/orgs/{org_id}", 0)],
-            [Put(f"/orgs/{org_id}", org), Put(f"/ledger/{org_id}", ledger)],
+            [Put(f"/orgs/{org_id}", org), Put(ledger_key(org_id), ledger)],
         )
         if not ok:
             raise ApiError(409, "AlreadyExists", f"org {org_id!r} already exists", "org_id")
