@@ -1,29 +1,34 @@
-"""Group commit per key (an org's submissions; the replay cache's checks): requests that arrive while
-one batch of the same key is being committed wait together, and when it ends one of their threads commits the
-whole waiting batch for all.
+"""Group commit per key (an org's submissions; the replay cache's checks), on the event loop: requests that
+arrive while one batch of the same key is being committed wait together, and when it ends the whole waiting
+batch is committed for all.
 
-Leader/follower on a condition variable: a caller appends its request and, while a batch of its key is in
-flight, waits; the first to find none in flight takes the head of the waiting list (as much as `take`
-allows), commits it outside the lock, and wakes the others. Every request gets its own result or exception.
-Callers are threads (the API's sync routes run in the threadpool); a follower blocks its thread meanwhile.
+The first request of a key starts a drain task; every caller only appends its request and awaits its own
+future. The drain takes the head of the waiting list (as much as `take` allows), runs `commit_batch` in the
+threadpool (it blocks on the store), settles each request's future from what the batch recorded, and repeats
+until nothing waits. So a waiting request holds no thread, wakes only when its own answer is there, and a
+batch costs one threadpool hop whatever its size. The queue state is touched only on the event loop: no lock.
 """
 
 from __future__ import annotations
 
-import threading
+import asyncio
 from collections.abc import Callable
 from typing import Any
+
+from starlette.concurrency import run_in_threadpool
 
 from platform_services.errors import ApiError
 
 
 class Pending:
-    """One caller's request in a batch; `commit_batch` settles it with `succeed` or `fail`."""
+    """One caller's request in a batch; `commit_batch` (in a worker thread) settles it with `succeed` or
+    `fail`, and the drain hands that to the caller's future on the event loop."""
 
-    __slots__ = ("done", "error", "request", "result")
+    __slots__ = ("done", "error", "future", "request", "result")
 
-    def __init__(self, request: Any):
+    def __init__(self, request: Any, future: asyncio.Future | None = None):
         self.request = request
+        self.future = future
         self.done = False
         self.result: Any = None
         self.error: BaseException | None = None
@@ -33,13 +38,6 @@ class Pending:
 
     def fail(self, error: BaseException) -> None:
         self.error, self.done = error, True
-
-
-class _Queue:
-    def __init__(self, lock: threading.Lock):
-        self.cond = threading.Condition(lock)
-        self.waiting: list[Pending] = []
-        self.committing = False
 
 
 class GroupCommit:
@@ -53,41 +51,40 @@ class GroupCommit:
     ):
         self._commit_batch = commit_batch
         self._take = take
-        self._lock = threading.Lock()  # one lock, a condition per key: waking one key's callers only
-        self._queues: dict[str, _Queue] = {}
+        self._waiting: dict[str, list[Pending]] = {}  # a key is here while its drain task runs
+        self._drains: set[asyncio.Task] = set()  # referenced, so that a running drain is not collected
 
-    def run(self, key: str, request: Any) -> Any:
-        pending = Pending(request)
-        with self._lock:
-            queue = self._queues.get(key)
-            if queue is None:
-                queue = self._queues[key] = _Queue(self._lock)
-            queue.waiting.append(pending)
-            while not pending.done:
-                if queue.committing:
-                    queue.cond.wait()
-                    continue
-                queue.committing = True
-                count = max(1, self._take(queue.waiting))
-                batch, queue.waiting = queue.waiting[:count], queue.waiting[count:]
-                self._lock.release()
-                try:
-                    self._commit(key, batch)
-                finally:
-                    self._lock.acquire()
-                    queue.committing = False
-                    queue.cond.notify_all()
-            if not queue.waiting and not queue.committing and self._queues.get(key) is queue:
-                del self._queues[key]
-        if pending.error is not None:
-            raise pending.error
-        return pending.result
+    async def run(self, key: str, request: Any) -> Any:
+        pending = Pending(request, asyncio.get_running_loop().create_future())
+        waiting = self._waiting.get(key)
+        if waiting is None:
+            waiting = self._waiting[key] = []
+            drain = asyncio.create_task(self._drain(key, waiting))
+            self._drains.add(drain)
+            drain.add_done_callback(self._drains.discard)
+        waiting.append(pending)
+        return await pending.future
 
     def waiting(self, key: str) -> int:
-        """How many of `key`'s requests wait for the next batch (not counting the one in flight)."""
-        with self._lock:
-            queue = self._queues.get(key)
-            return len(queue.waiting) if queue else 0
+        """How many of `key`'s requests wait for the next batch (not counting a batch in flight)."""
+        return len(self._waiting.get(key, ()))
+
+    async def _drain(self, key: str, waiting: list[Pending]) -> None:
+        batch: list[Pending] = []
+        try:
+            while waiting:
+                count = max(1, self._take(waiting))
+                batch, waiting[:] = waiting[:count], waiting[count:]
+                await run_in_threadpool(self._commit, key, batch)
+                _settle(batch)
+        finally:
+            del self._waiting[key]  # no await since the loop's last check: nothing was appended meanwhile
+            _settle(batch)  # cancelled (the server is stopping): answer what the batch settled, and ...
+            for p in [*batch, *waiting]:  # ... the rest, so that nobody waits for ever
+                if not p.future.done():
+                    p.future.set_exception(
+                        ApiError(503, "Unavailable", "the server stopped while this request was committed")
+                    )
 
     def _commit(self, key: str, batch: list[Pending]) -> None:
         try:
@@ -97,6 +94,16 @@ class GroupCommit:
                 if not p.done:
                     p.fail(exc)
         finally:
-            for p in batch:  # a bug, or an interrupt: never leave a follower waiting for ever
+            for p in batch:  # a bug, or an interrupt: never leave a caller waiting for ever
                 if not p.done:
                     p.fail(ApiError(500, "InternalError", "the batch of this request was not settled"))
+
+
+def _settle(batch: list[Pending]) -> None:
+    for p in batch:
+        if not p.done or p.future.done():  # unsettled; or the caller went away (what was committed stays)
+            continue
+        if p.error is not None:
+            p.future.set_exception(p.error)
+        else:
+            p.future.set_result(p.result)

@@ -36,9 +36,10 @@ class Services:
 def build_services(settings: Settings, store: Store | None = None) -> Services:
     store = store or open_store(settings)
     metrics = Metrics()
-    jobs = JobService(store)
+    backend = LocalBackend(settings)
+    jobs = JobService(store, validate=backend.validate)
     election = LeaderElection(store, "reconciler", settings.leader_ttl_s)
-    runner = Reconciler(jobs, LocalBackend(settings), settings, metrics, election)
+    runner = Reconciler(jobs, backend, settings, metrics, election)
     jobs.on_change = runner.wake
     return Services(
         settings,

@@ -13,8 +13,6 @@ import threading
 import time
 from collections import OrderedDict
 
-from starlette.concurrency import run_in_threadpool
-
 from platform_services.group_commit import GroupCommit, Pending
 from platform_services.store import Store
 
@@ -50,7 +48,8 @@ class SharedReplayCache:
     """In the shared store (one offering `create_expiring_many`), under `/replay/<sha256 of the signature>`.
 
     Group commit (platform_services/group_commit.py): the checks that wait while one Txn is in flight go
-    together in the next, up to BATCH. A Txn that fails fails the checks it carried (503), never others."""
+    together in the next, up to BATCH, and wait on the event loop, not in a thread. A Txn that fails fails the
+    checks it carried (503), never others."""
 
     BATCH = 64  # keys per Txn: etcd counts each nested put, and allows 128 operations
     GROUP = "replay"  # one group: every check of this server shares the batches
@@ -60,18 +59,15 @@ class SharedReplayCache:
         self.ttl_s = int(ttl_s)
         self.batches = GroupCommit(self._send, lambda waiting: self.BATCH)
 
-    def first_use(self, signature: str) -> bool:
+    async def admit(self, signature: str) -> bool:
         """True the first time any replica sees the signature; StoreUnavailable (503) when it cannot tell."""
-        return self.batches.run(self.GROUP, "/replay/" + hashlib.sha256(signature.encode()).hexdigest())
+        return await self.batches.run(self.GROUP, "/replay/" + hashlib.sha256(signature.encode()).hexdigest())
 
     def _send(self, _group: str, batch: list[Pending]) -> None:
         keys = list(dict.fromkeys(p.request for p in batch))  # a signature twice in one batch: the first wins
         created = dict(zip(keys, self.store.create_expiring_many(keys, self.ttl_s), strict=True))
         for p in batch:
             p.succeed(created.pop(p.request, False))
-
-    async def admit(self, signature: str) -> bool:
-        return await run_in_threadpool(self.first_use, signature)
 
 
 def replay_cache(store: Store, ttl_s: float) -> ReplayCache | SharedReplayCache:

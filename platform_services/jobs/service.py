@@ -68,12 +68,24 @@ class Conflict(Exception):
 
 
 class JobService:
-    def __init__(self, store: Store, on_change: Callable[[], None] = lambda: None):
+    """`validate(spec)` raises the ApiError of a submission the backend cannot run (checked in the worker
+    thread, as it may look at the filesystem); `on_change()` is called after each change of jobs."""
+
+    def __init__(
+        self,
+        store: Store,
+        on_change: Callable[[], None] = lambda: None,
+        validate: Callable[[TrainJobSpec], None] = lambda spec: None,
+    ):
         self.store = store
         self.on_change = on_change
+        self.validate = validate
         # Narrows contention among this process's threads; correctness comes from the store's compares.
         self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._submissions = GroupCommit(self._submit_batch, take_submissions)
+        # Each org's ledger as this service last committed it. Submissions start from it instead of reading
+        # the store (a round trip on etcd); the commit's compare on the ledger catches a stale one.
+        self._ledgers: dict[str, Item] = {}
 
     # ---- reads -------------------------------------------------------------------------------------------
     def get(self, org: str, name: str) -> dict:
@@ -103,48 +115,35 @@ class JobService:
         return self.quota(org)
 
     # ---- submit ------------------------------------------------------------------------------------------
-    def submit(self, org: str, spec: TrainJobSpec) -> tuple[dict, bool]:
+    async def submit(self, org: str, spec: TrainJobSpec) -> tuple[dict, bool]:
         """(job, created). A retry with the same client_request_id returns the first job, created=False.
 
         Group committed per org (platform_services/group_commit.py): the submissions that arrive while one of
-        the org's commits is in flight go together in the next, decided in arrival order on one read of the
-        ledger, so under load a submission costs a fraction of a read and a commit."""
-        return self._submissions.run(org, Submission(org, spec))
+        the org's commits is in flight go together in the next, decided in arrival order on one view of the
+        ledger, so under load a submission costs a fraction of a commit."""
+        return await self._submissions.run(org, Submission(org, spec))
 
     def _submit_batch(self, org: str, batch: list[Pending]) -> None:
-        """Settle every submission of `batch` (one org's, in arrival order): one read of the ledger and one
-        commit for all of them when nothing conflicts. That each name is free is the commit's compare; only
-        a failed commit pays the reads that tell a taken name (answered 409, the rest retried) from a moved
-        ledger. A request carrying a client_request_id reads its key first, so a retry is answered with the
-        first job before admission can refuse it."""
+        """Settle every submission of `batch` (one org's, in arrival order): one commit for all of them when
+        nothing conflicts, decided on the ledger this service last committed (a read only when it has none).
+        That each name is free is the commit's compare; only a failed commit pays the reads that tell a stale
+        ledger or a taken name (answered 409, the rest retried). A request carrying a client_request_id reads
+        its key first, so a retry is answered with the first job before admission can refuse it."""
+        batch = [p for p in batch if self._valid(p)]
         with self._locks[org]:
+            ledger, remembered = self._ledgers.get(org), True
             for _ in range(MAX_RETRIES):
                 batch = [p for p in batch if not self._replayed(org, p)]
                 if not batch:
                     return
-                change = LedgerChange(org, self._ledger(org))
-                compares: list[Compare] = []
-                ops: list[Put | Delete] = []
-                decided: list[tuple[Pending, dict | ApiError]] = []
-                for p in batch:
-                    s: Submission = p.request
-                    try:
-                        job = self._admit_new(org, s.spec, s.body, change)
-                    except ApiError as exc:  # over quota; but a taken name is the answer that does not change
-                        decided.append((p, self._taken(s) or exc))
-                        continue
-                    decided.append((p, job))
-                    compares.append(Compare(s.key, 0))
-                    ops += [Put(s.key, job), Put(active_key(org, s.spec.job_name), {})]
-                    if s.idem_key:
-                        compares.append(Compare(s.idem_key, 0))
-                        record = {
-                            "job_name": s.spec.job_name,
-                            "uid": job["uid"],
-                            "fingerprint": s.fingerprint,
-                        }
-                        ops.append(Put(s.idem_key, {**record, "time": time.time()}))
-                if not ops or change.commit(self.store, compares, ops):
+                if ledger is None:
+                    ledger, remembered = self._ledger(org), False
+                change = LedgerChange(org, ledger)
+                compares, ops, decided = self._decide(org, batch, change)
+                if not ops and remembered:  # refusals decided on a remembered ledger: decide again on the
+                    ledger = None  # stored one (another server may have freed quota meanwhile)
+                    continue
+                if not ops or self._committed(change, compares, ops):
                     for p, answer in decided:
                         if isinstance(answer, ApiError):
                             p.fail(answer)
@@ -153,12 +152,58 @@ class JobService:
                     if ops:
                         self.on_change()
                     return
-                for p, answer in decided:  # the ledger, a request id or a name moved: answer the taken names
+                ledger = self._ledger(org)
+                if remembered and ledger.mod_revision != change.item.mod_revision:
+                    remembered = False
+                    continue  # the remembered ledger was stale: decide again on the stored one
+                remembered = False
+                for p, answer in decided:  # a request id or a name moved (or the ledger): answer taken names
                     if not isinstance(answer, ApiError) and (taken := self._taken(p.request)):
                         p.fail(taken)
                 batch = [p for p in batch if not p.done]
         for p in batch:
             p.fail(_busy())
+
+    def _decide(
+        self, org: str, batch: list[Pending], change: LedgerChange
+    ) -> tuple[list[Compare], list[Put | Delete], list[tuple[Pending, dict | ApiError]]]:
+        """Each submission of `batch` in order, admitted or queued in `change` or refused: the compares and
+        operations that create the new jobs, and each submission's answer."""
+        compares: list[Compare] = []
+        ops: list[Put | Delete] = []
+        decided: list[tuple[Pending, dict | ApiError]] = []
+        for p in batch:
+            s: Submission = p.request
+            try:
+                job = self._admit_new(org, s.spec, s.body, change)
+            except ApiError as exc:  # over quota; but a taken name is the answer that does not change
+                decided.append((p, self._taken(s) or exc))
+                continue
+            decided.append((p, job))
+            compares.append(Compare(s.key, 0))
+            ops += [Put(s.key, job), Put(active_key(org, s.spec.job_name), {})]
+            if s.idem_key:
+                compares.append(Compare(s.idem_key, 0))
+                record = {"job_name": s.spec.job_name, "uid": job["uid"], "fingerprint": s.fingerprint}
+                ops.append(Put(s.idem_key, {**record, "time": time.time()}))
+        return compares, ops, decided
+
+    def _valid(self, p: Pending) -> bool:
+        try:
+            self.validate(p.request.spec)
+        except ApiError as exc:
+            p.fail(exc)
+            return False
+        return True
+
+    def _committed(self, change: LedgerChange, compares: list[Compare], ops: list[Put | Delete]) -> bool:
+        """Commit `change` with `compares` and `ops`; remember the ledger it wrote, or forget it: conflict."""
+        revision = change.commit(self.store, compares, ops)
+        if revision:
+            self._ledgers[change.org] = Item(change.item.key, change.ledger, revision)
+        else:
+            self._ledgers.pop(change.org, None)
+        return bool(revision)
 
     def _replayed(self, org: str, p: Pending) -> bool:
         """Settle `p` when its client_request_id was seen: the first job, or why it cannot be replayed."""
@@ -280,7 +325,7 @@ class JobService:
         more = self._drain_queue(org, ledger, compares, ops, skip=name)
         if name is None and not ops and not ledger.changed():
             return None, more  # nothing to write (a drain whose head still does not fit)
-        if not ledger.commit(self.store, compares, ops):
+        if not self._committed(ledger, compares, ops):
             raise Conflict
         return new, more
 

@@ -98,6 +98,7 @@ class LedgerChange:
     def changed(self) -> bool:
         return bool(self.ops) or self.ledger != self.item.value
 
-    def commit(self, store: Store, compares: list[Compare], ops: list[Put | Delete]) -> bool:
-        """Commit this change with the caller's own compares and ops, the ledger last."""
+    def commit(self, store: Store, compares: list[Compare], ops: list[Put | Delete]) -> int:
+        """Commit this change with the caller's own compares and ops, the ledger last: the new revision (also
+        the ledger's), 0 when a compare failed."""
         return store.commit(self.compares + compares, [*ops, *self.ops, Put(self.item.key, self.ledger)])

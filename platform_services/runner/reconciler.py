@@ -38,9 +38,6 @@ class Reconciler:
         self._queues_seen: dict[str, int] = {}  # org -> ledger revision at which its queue head did not fit
 
     # The API uses these through the reconciler so that routes do not know which backend runs jobs.
-    def validate(self, spec) -> None:
-        self.backend.validate(spec)
-
     def log_path(self, job, replica):
         return self.backend.log_path(job, replica)
 

@@ -74,8 +74,9 @@ class Store(Protocol):
         """Items whose key starts with `prefix`, in key order; the first `limit` of them when given."""
         ...
 
-    def commit(self, compares: list[Compare], ops: list[Put | Delete]) -> bool:
-        """Apply `ops` atomically if all `compares` hold; False (nothing applied) otherwise."""
+    def commit(self, compares: list[Compare], ops: list[Put | Delete]) -> int:
+        """Apply `ops` atomically if all `compares` hold: the store's new revision (the mod_revision of every
+        key put), or 0 (nothing applied) when a compare failed."""
         ...
 
     def ping(self) -> None:

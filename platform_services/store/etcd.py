@@ -178,7 +178,7 @@ class EtcdStore:
                 return items
             start = _unb64(kvs[-1]["key"]) + b"\x00"
 
-    def commit(self, compares: list[Compare], ops: list[Put | Delete]) -> bool:
+    def commit(self, compares: list[Compare], ops: list[Put | Delete]) -> int:
         # etcd refuses a Txn naming one key twice; applying ops in order means the last op on a key wins.
         last: dict[str, Put | Delete] = {}
         for op in ops:
@@ -202,7 +202,8 @@ class EtcdStore:
             "success": [_request_op(self._key(op.key), op) for op in last.values()],
         }
         answer = self._call("/v3/kv/txn", body, idempotent=False)
-        return bool(answer.get("succeeded", False))  # the gateway omits false fields
+        # The gateway omits false fields; the header's revision is the Txn's (every put's mod_revision).
+        return int(answer["header"]["revision"]) if answer.get("succeeded") else 0
 
     def ping(self) -> None:
         """A linearizable read (needs a leader and a quorum), then the alarms (NOSPACE refuses writes)."""

@@ -80,12 +80,12 @@ class SqliteStore:
                 raise
             cur.execute("COMMIT")
 
-    def commit(self, compares: list[Compare], ops: list[Put | Delete]) -> bool:
+    def commit(self, compares: list[Compare], ops: list[Put | Delete]) -> int:
         with self._write() as cur:
             for c in compares:
                 row = cur.execute("SELECT mod_revision FROM kv WHERE key = ?", (c.key,)).fetchone()
                 if (row[0] if row else 0) != c.mod_revision:
-                    return False  # nothing written yet: committing the empty transaction is a rollback
+                    return 0  # nothing written yet: committing the empty transaction is a rollback
             revision = cur.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()[0] + 1
             cur.execute("UPDATE meta SET value = ? WHERE name = 'revision'", (revision,))
             for op in ops:
@@ -98,7 +98,7 @@ class SqliteStore:
                     )
                 else:
                     cur.execute("DELETE FROM kv WHERE key = ?", (op.key,))
-            return True
+            return revision
 
     def ping(self) -> None:
         try:

@@ -1,6 +1,7 @@
 """Fixtures: the real server as a subprocess on 127.0.0.1 (`LocalServer`, shared with the benchmarks), a real
 etcd (`LocalEtcd`), clients signed with SigV4, and orgs made per test."""
 
+import asyncio
 import time
 import uuid
 from pathlib import Path
@@ -132,6 +133,30 @@ def job(name: str, **fields) -> dict:
         "memory_limit": "256M",
         **fields,
     }
+
+
+def submit_in_turn(jobs, org: str, specs) -> list[tuple[dict, bool]]:
+    """`JobService.submit` (a coroutine: the server's event loop awaits it) for each spec, one after another,
+    on one event loop: each answer is in before the next is submitted."""
+
+    async def in_turn():
+        return [await jobs.submit(org, spec) for spec in specs]
+
+    return asyncio.run(in_turn())
+
+
+def submit_one(jobs, org: str, spec) -> tuple[dict, bool]:
+    return submit_in_turn(jobs, org, [spec])[0]
+
+
+async def until(predicate, timeout: float = 20, interval: float = 0.01):
+    """`wait_for` for a test running on an event loop: polls without blocking the loop."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting; last value {value!r}")
+        await asyncio.sleep(interval)
+    return value
 
 
 def wait_for(predicate, timeout: float = 20, interval: float = 0.05):

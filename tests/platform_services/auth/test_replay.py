@@ -1,16 +1,16 @@
 """The shared replay cache's group commit, on a real etcd: checks arriving while a Txn is in flight share the
 next one, and each signature is still accepted exactly once."""
 
+import asyncio
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from platform_services.auth.replay import SharedReplayCache
 from platform_services.store.base import StoreUnavailable
 from platform_services.store.etcd import EtcdStore
-from tests.platform_services.conftest import wait_for
+from tests.platform_services.conftest import until
 
 
 class _GatedStore:
@@ -32,12 +32,19 @@ class _GatedStore:
 
 
 def _race(cache, store, signatures):
-    with ThreadPoolExecutor(len(signatures)) as pool:
-        answers = [pool.submit(cache.first_use, s) for s in signatures]
-        # All but the one in flight wait.
-        wait_for(lambda: cache.batches.waiting(cache.GROUP) == len(signatures) - 1)
+    async def race():
+        answers = [asyncio.create_task(cache.admit(signatures[0]))]
+        await until(lambda: store.batches)  # the first check's Txn is in flight (held)
+        answers += [asyncio.create_task(cache.admit(s)) for s in signatures[1:]]
+        await until(lambda: cache.batches.waiting(cache.GROUP) == len(signatures) - 1)  # the others wait
         store.release.set()
-        return [a.exception() or a.result() for a in answers]
+        return await asyncio.gather(*answers, return_exceptions=True)
+
+    return asyncio.run(race())
+
+
+def _admit(cache, signature: str) -> bool:
+    return asyncio.run(cache.admit(signature))
 
 
 def test_checks_waiting_for_a_txn_share_the_next_and_each_signature_passes_once(etcd):
@@ -50,7 +57,7 @@ def test_checks_waiting_for_a_txn_share_the_next_and_each_signature_passes_once(
     accepted = [s for s, first in zip(distinct + distinct[:10], answers, strict=True) if first is True]
     assert sorted(accepted) == sorted(distinct)
     other_replica = SharedReplayCache(EtcdStore(etcd.client_config, prefix=store._prefix.decode()), 600)
-    assert not other_replica.first_use("sig-3") and other_replica.first_use("sig-new")
+    assert not _admit(other_replica, "sig-3") and _admit(other_replica, "sig-new")
 
 
 def test_a_failed_txn_fails_only_the_checks_it_carried(etcd):
@@ -60,7 +67,7 @@ def test_a_failed_txn_fails_only_the_checks_it_carried(etcd):
     answers = _race(cache, gated, [f"sig-{i}" for i in range(5)])
     assert all(isinstance(a, StoreUnavailable) for a in answers)
     gated.fail = False
-    assert cache.first_use("sig-0")  # nothing was applied: the signature is still unused
+    assert _admit(cache, "sig-0")  # nothing was applied: the signature is still unused
 
 
 def test_create_expiring_many_is_put_if_absent_per_key(etcd):

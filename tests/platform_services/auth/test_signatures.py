@@ -1,5 +1,6 @@
 """Signature schemes against the real server: SigV4 (botocore) and the seed's Galaxy V3, with the refusals."""
 
+import asyncio
 import hashlib
 import time
 import uuid
@@ -99,10 +100,9 @@ def test_the_replay_cache_is_shared_only_where_the_store_is(etcd, tmp_path):
     cache = replay_cache(shared, 600)
     assert isinstance(cache, SharedReplayCache)
     signature = "v4:" + uuid.uuid4().hex
-    assert cache.first_use(signature)
-    assert not SharedReplayCache(EtcdStore(etcd.client_config, prefix="/replay-unit"), 600).first_use(
-        signature
-    )
+    assert asyncio.run(cache.admit(signature))
+    other_replica = SharedReplayCache(EtcdStore(etcd.client_config, prefix="/replay-unit"), 600)
+    assert not asyncio.run(other_replica.admit(signature))
 
 
 def test_tampered_body_and_method_refused(api_server, tenant_factory):

@@ -3,17 +3,17 @@ TLS): submissions that wait behind a commit in flight go in one transaction, eac
 exactly as one at a time, each answered on its own; a batch that would pass the store's transaction limit is
 split; two services (two servers) batching on one store at once never admit past the quota."""
 
+import asyncio
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from platform_services.errors import ApiError
-from platform_services.jobs.service import JobService
+from platform_services.jobs.service import JobService, set_state
 from platform_services.jobs.spec import TrainJobSpec
 from platform_services.quotas import ledger as layout
 from platform_services.store.base import MAX_TXN_OPS
-from tests.platform_services.conftest import EXAMPLE_TRAINER, ledger_org, wait_for
+from tests.platform_services.conftest import EXAMPLE_TRAINER, ledger_org, submit_one, until, wait_for
 
 
 def _spec(name: str, **fields) -> TrainJobSpec:
@@ -29,6 +29,7 @@ class _RecordingStore:
     def __init__(self, store):
         self.store = store
         self.commits: list[tuple[int, bool]] = []
+        self.reads: list[str] = []
         self.release = threading.Event()
         self.held = threading.Event()
         self._hold_next = False
@@ -43,9 +44,13 @@ class _RecordingStore:
             self._hold_next = False
             self.held.set()
             assert self.release.wait(60) if self.until is None else wait_for(self.until, timeout=60)
-        applied = self.store.commit(compares, ops)
-        self.commits.append((sum(1 for op in ops if op.key.startswith("/jobs/")), applied))
-        return applied
+        revision = self.store.commit(compares, ops)
+        self.commits.append((sum(1 for op in ops if op.key.startswith("/jobs/")), bool(revision)))
+        return revision
+
+    def get(self, key):
+        self.reads.append(key)
+        return self.store.get(key)
 
     def __getattr__(self, name):
         return getattr(self.store, name)
@@ -54,17 +59,20 @@ class _RecordingStore:
 def _batch_behind_a_commit_in_flight(jobs: JobService, store: _RecordingStore, org: str, specs: list):
     """Submits `specs` one after another while another submission's commit is held, so that they wait in
     this order; then lets it go. Each one's answer: the job's state or the ApiError's code."""
-    store.hold()
-    with ThreadPoolExecutor(len(specs) + 1) as pool:
-        first = pool.submit(jobs.submit, org, _spec("in-flight"))
-        assert store.held.wait(60)
+
+    async def race():
+        store.hold()
+        first = asyncio.create_task(jobs.submit(org, _spec("in-flight")))
+        await until(store.held.is_set, timeout=60)
         answers = []
         for count, spec in enumerate(specs, 1):
-            answers.append(pool.submit(jobs.submit, org, spec))
-            wait_for(lambda count=count: jobs._submissions.waiting(org) == count)
+            answers.append(asyncio.create_task(jobs.submit(org, spec)))
+            await until(lambda count=count: jobs._submissions.waiting(org) == count)
         store.release.set()
-        assert first.result(60)[0]["state"] == "pending"
-        return [a.exception(60).code if a.exception(60) else a.result()[0]["state"] for a in answers]
+        assert (await first)[0]["state"] == "pending"
+        return await asyncio.gather(*answers, return_exceptions=True)
+
+    return [a.code if isinstance(a, ApiError) else a[0]["state"] for a in asyncio.run(race())]
 
 
 def _queue(store, org: str) -> list[str]:
@@ -76,7 +84,7 @@ def test_a_taken_name_in_a_batch_is_answered_409_and_the_rest_admitted_in_order(
     org = ledger_org(raw, train_count=4)
     store = _RecordingStore(raw)
     jobs = JobService(store)
-    jobs.submit(org, _spec("taken"))
+    submit_one(jobs, org, _spec("taken"))
     names = ["a", "taken", "b", "c", "d"]
     answers = _batch_behind_a_commit_in_flight(jobs, store, org, [_spec(n) for n in names])
     assert answers == ["pending", "AlreadyExists", "pending", "enqueued", "enqueued"]
@@ -104,7 +112,7 @@ def test_a_batch_across_the_quota_boundary_admits_what_fits_in_arrival_order(ope
     assert store.commits == [(1, True), (4, True)]  # the batch: one transaction
     assert _queue(store, org) == ["d", "f"]
     assert all("train_count" in jobs.get(org, name)["pending_reason"] for name in ("d", "f"))
-    again, created = jobs.submit(org, _spec("f", client_request_id="req-f"))
+    again, created = submit_one(jobs, org, _spec("f", client_request_id="req-f"))
     assert not created and again["uid"] == jobs.get(org, "f")["uid"]
     with pytest.raises(ApiError) as exc:
         jobs.get(org, "c")
@@ -127,7 +135,7 @@ def test_a_batch_larger_than_one_transaction_is_split(open_store):
 
 def test_two_services_batching_on_one_store_never_over_admit(open_store):
     """Two service instances on separate handles (two servers: each batches its own submissions, and the
-    batches race on the ledger's compare): 200 submissions from 32 threads, a 10-job quota."""
+    batches race on the ledger's compare): 200 submissions at once, a 10-job quota."""
     org = ledger_org(open_store(), train_count=10)
     stores = [_RecordingStore(open_store()), _RecordingStore(open_store())]
     services = [JobService(s) for s in stores]
@@ -135,13 +143,39 @@ def test_two_services_batching_on_one_store_never_over_admit(open_store):
         store.until = lambda jobs=jobs: jobs._submissions.waiting(org) >= 4  # each starts with a batch
         store.hold()
 
-    def submit(i):
-        return services[i % 2].submit(org, _spec(f"c-{i}"))[0]["state"]
+    async def race():
+        return await asyncio.gather(*(services[i % 2].submit(org, _spec(f"c-{i}")) for i in range(200)))
 
-    with ThreadPoolExecutor(32) as pool:
-        results = list(pool.map(submit, range(200)))
+    results = [job["state"] for job, _ in asyncio.run(race())]
     assert results.count("pending") == 10 and results.count("enqueued") == 190
     assert all(max(jobs for jobs, applied in s.commits if applied) > 1 for s in stores)
     assert len(stores[0].list(f"/quota-admitted/{org}/")) == 10
     assert services[1].quota(org)["train_count_used"] == 10
     assert len(_queue(stores[0], org)) == 190
+
+
+def test_submissions_decide_on_the_ledger_last_committed_and_a_stale_one_costs_a_retry(open_store):
+    """A service remembers the ledger it committed: its next submission reads no ledger. Another server's
+    change makes that memory stale: the commit's compare catches it and the submission is decided again on
+    the stored ledger, so the quota still holds; refusals decided on a remembered ledger are re-decided too
+    (the other server may have freed quota)."""
+    org = ledger_org(open_store(), train_count=2)
+    store = _RecordingStore(open_store())
+    mine, other = JobService(store), JobService(open_store())
+    submit_one(mine, org, _spec("a"))
+    store.reads.clear()
+    submit_one(mine, org, _spec("b"))
+    assert layout.ledger_key(org) not in store.reads and store.commits[-1] == (1, True)
+
+    submit_one(other, org, _spec("c"))  # queued: the ledger moved under `mine`
+    other.transition(org, "a", lambda job: set_state(job, "completed", "done"))  # frees one, admits c
+    answer = submit_one(mine, org, _spec("d"))[0]
+    assert answer["state"] == "enqueued"  # on the remembered ledger d would have been admitted
+    assert store.commits[-2:] == [(1, False), (1, True)]
+    assert mine.quota(org)["train_count_used"] == 2
+
+    other.transition(org, "b", lambda job: set_state(job, "completed", "done"))  # frees one, admits d
+    other.transition(org, "c", lambda job: set_state(job, "completed", "done"))  # frees one more
+    # `mine` remembers a full org: the refusal is decided again on the stored ledger, which has room.
+    answer = submit_one(mine, org, _spec("e", reject_if_over_quota=True))[0]
+    assert answer["state"] == "pending" and mine.quota(org)["train_count_used"] == 2

@@ -15,7 +15,7 @@ from platform_services.jobs.spec import TrainJobSpec
 from platform_services.quotas import ledger as layout
 from platform_services.quotas.model import default_limits, usage
 from platform_services.store import Put
-from tests.platform_services.conftest import EXAMPLE_TRAINER, ledger_org
+from tests.platform_services.conftest import EXAMPLE_TRAINER, ledger_org, submit_in_turn, submit_one
 
 
 def _spec(name: str, cpu: str = "0.5") -> TrainJobSpec:
@@ -38,10 +38,10 @@ def test_the_ledger_holds_totals_and_each_job_has_its_own_key(open_store):
     store = open_store()
     jobs = JobService(store)
     org = ledger_org(store, train_cpu=10_000)
-    jobs.submit(org, _spec("first"))
+    submit_one(jobs, org, _spec("first"))
     size_one = len(str(store.get(layout.ledger_key(org)).value))
     names = [f"j-{i:02d}" for i in range(25)]
-    answers = [jobs.submit(org, _spec(name))[0]["state"] for name in names]
+    answers = [job["state"] for job, _ in submit_in_turn(jobs, org, [_spec(name) for name in names])]
     assert answers == ["pending"] * 19 + ["enqueued"] * 6
     ledger = _check_totals(store, org)
     assert set(ledger) == {"version", "limits", "used", "seq", "queued"}
@@ -65,8 +65,7 @@ def test_release_happens_once_when_delete_and_completion_race(open_store):
     a, b = JobService(first), JobService(second)
     org = ledger_org(first, train_count=10)
     names = [f"r-{i:02d}" for i in range(30)]
-    for name in names:
-        a.submit(org, _spec(name))
+    submit_in_turn(a, org, [_spec(name) for name in names])
 
     def complete(name):
         def change(job):
