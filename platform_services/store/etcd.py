@@ -1,9 +1,9 @@
 """The HA store: etcd v3, spoken as JSON over etcd's gRPC gateway with mutual TLS.
 
-Why the gateway and httpx rather than a gRPC client library: etcd serves the same v3 API (Range, Txn, leases,
-watch) as JSON on its client port (`/v3/kv/range`, `/v3/kv/txn`, ...; keys and values base64), httpx is
-already a dependency, and the maintained gRPC clients either pin old protobuf/grpcio (clashing with pulumi's)
-or are young. Ref: https://etcd.io/docs/v3.4/dev-guide/api_grpc_gateway/
+Why the gateway rather than a gRPC client library: etcd serves the same v3 API (Range, Txn, leases, watch) as
+JSON on its client port (`/v3/kv/range`, `/v3/kv/txn`, ...; keys and values base64), spoken here over pooled
+stdlib HTTPS connections (store/etcd_http.py), while the maintained gRPC clients either pin old
+protobuf/grpcio (clashing with pulumi's) or are young. Ref: https://etcd.io/docs/v3.4/dev-guide/api_grpc_gateway/
 
 The interface maps one to one: an item's `mod_revision` is etcd's, a commit is one Txn whose compares are
 `MOD == revision` (etcd treats an absent key as revision 0, the interface's "absent") and whose success
@@ -32,9 +32,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from platform_services.store.base import MAX_TXN_OPS, Compare, Delete, Item, Put, StoreUnavailable
+from platform_services.store.etcd_http import ClientClosed, HttpsPool, NoAnswer, NotSent
 
 PAGE_SIZE = 500
 
@@ -102,14 +101,9 @@ class EtcdStore:
         self._expiring_lock = threading.Lock()
         context = ssl.create_default_context(cafile=str(config.ca))
         context.load_cert_chain(str(config.cert), str(config.key))
-        # One pool shared by the server's threads (httpx.Client is thread-safe); enough keep-alive connections
-        # for the threadpool, so a burst of requests does not pay TLS handshakes.
-        self._client = httpx.Client(
-            verify=context,
-            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 2.0)),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
-            headers={"Content-Type": "application/json"},
-        )
+        # One pool shared by the server's threads; enough keep-alive connections for the threadpool, so a
+        # burst of requests does not pay TLS handshakes.
+        self._http = HttpsPool(context, connect_timeout_s=min(timeout_s, 2.0), max_idle=64)
 
     # ---- transport ---------------------------------------------------------------------------------------
     def _call(self, path: str, body: dict, *, idempotent: bool, timeout_s: float | None = None) -> dict:
@@ -118,28 +112,28 @@ class EtcdStore:
         start = self._current
         for i in range(n):
             index = (start + i) % n
-            url = self._endpoints[index] + path
+            endpoint = self._endpoints[index]
             try:
-                answer = self._client.post(url, json=body, timeout=timeout_s or httpx.USE_CLIENT_DEFAULT)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                errors.append(f"{self._endpoints[index]}: {exc or type(exc).__name__}")
+                status, data = self._http.post(endpoint, path, body, timeout_s or self._timeout_s)
+            except NotSent as exc:
+                errors.append(f"{endpoint}: {exc}")
                 continue  # not sent: safe to try the next member
-            except httpx.HTTPError as exc:
-                errors.append(f"{self._endpoints[index]}: {exc or type(exc).__name__}")
+            except NoAnswer as exc:
+                errors.append(f"{endpoint}: {exc}")
                 if idempotent:
                     continue
                 raise StoreUnavailable(f"etcd {path}: outcome unknown ({errors[-1]})") from exc
-            except RuntimeError as exc:  # the client was closed under a request
+            except ClientClosed as exc:
                 raise StoreUnavailable(f"etcd client: {exc}") from exc
-            if answer.status_code == 200:
+            if status == 200:
                 self._current = index
-                return answer.json()
-            message = _error_message(answer)
+                return json.loads(data)
+            message = _error_message(data)
             if "too many operations in txn request" in message:
                 raise TransactionTooLarge(f"etcd {path}: {message}")
             if "requested lease not found" in message:
                 raise LeaseNotFound(f"etcd {path}: {message}")
-            errors.append(f"{self._endpoints[index]}: HTTP {answer.status_code} {message}")
+            errors.append(f"{endpoint}: HTTP {status} {message}")
             if not idempotent:
                 raise StoreUnavailable(f"etcd {path}: {errors[-1]}")
         raise StoreUnavailable(f"etcd {path}: no endpoint answered ({'; '.join(errors)})")
@@ -271,7 +265,7 @@ class EtcdStore:
             self._call("/v3/lease/revoke", {"ID": lease}, idempotent=True)
 
     def close(self) -> None:
-        self._client.close()
+        self._http.close()
 
 
 class EtcdLeadership:
@@ -323,9 +317,11 @@ def _request_op(key: bytes, op: Put | Delete) -> dict:
     return {"request_delete_range": {"key": _b64(key)}}
 
 
-def _error_message(answer: httpx.Response) -> str:
+def _error_message(data: bytes) -> str:
     try:
-        body = answer.json()
+        body = json.loads(data)
     except ValueError:
-        return answer.text[:200]
+        return data.decode("utf-8", "replace")[:200]
+    if not isinstance(body, dict):
+        return str(body)[:200]
     return str(body.get("message") or body.get("error") or body)[:200]
