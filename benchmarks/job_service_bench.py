@@ -3,11 +3,14 @@ next to its target, with baselines measured in the same run.
 
 Per store (SQLite, etcd), `python -m platform_services serve` API-only (jobs admitted, never started) with a
 user key of an org with unlimited quota; per concurrency C, C client processes (benchmarks/load_clients.py:
-forked, each building its own SigV4-signing SDK client and keep-alive connection after the fork, released
-together by closing one pipe; processes, not threads, so that the load generator's GIL does not turn into
-latency reported as the server's); each concurrency its own org:
+forked, each building its own keep-alive connection after the fork, released together by closing one pipe;
+processes, not threads, so that the load generator's GIL does not turn into latency reported as the
+server's); each concurrency its own org:
 
-  submit     N signed POST /cloud_ml/v1/train: jobs/s, p50/p99 latency as the clients saw it
+  submit     N signed POST /cloud_ml/v1/train: jobs/s, p50/p99 latency as the clients saw it. Each client
+             has the SDK build and sign its requests (CloudMLClient.signed_request: a nonce each, so each
+             is accepted once) before the start, and times sending them: the server verifies every
+             signature in full; what is left out is the load generator's own signing
   server     the same requests' time inside the server: every call carries an X-Request-Id unique to its
              phase (unsigned, beside the signature), looked up in the server's JSON access log. It
              starts when the app's middleware gets the request: the difference to the client's figure is
@@ -16,7 +19,8 @@ latency reported as the server's); each concurrency its own org:
   no-op      N unauthenticated GET /healthz on the same server, alternating with the submits in --rounds
              slices: the baseline of the ratio
   CPU        the server's CPU time per call (all threads, from /proc): the figure least moved by other
-             load on shared cores, so the one to compare across runs
+             load on shared cores, so the one to compare across runs; and the client processes' CPU per
+             call (they share the 2 cores with the server: what they take, it cannot have)
   RSS        the server's resident memory after its phases
 
 and, for etcd, the raw etcd put (/v3/kv/put through the gRPC gateway, same client certificate) as the store's
@@ -55,7 +59,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from load_clients import Phase, RequestIdTransport, percentile  # noqa: E402  (next to this script)
+from load_clients import Phase, percentile  # noqa: E402  (next to this script)
 
 from platform_services.sdk import CloudMLClient  # noqa: E402
 from platform_services.settings import Settings  # noqa: E402
@@ -96,33 +100,32 @@ def bench_store(name: str, server: LocalServer, args, errors: list[str]) -> list
 
     def fresh_org():
         """Every phase starts from an org of its own, so phases do not contend for one ledger. The SDK client
-        is built (and connected) in the client process, with a transport that tags each call with its id."""
+        (it signs) and the HTTP client (it sends) are built, and connected, in the client process."""
         org = "bench-" + uuid.uuid4().hex[:8]
         admin.create_org(org)
         key = admin.create_key(org)
+        return lambda: (CloudMLClient(server.url, key["access_key"], key["secret_key"]), connected_client())
 
-        def make_client():
-            transport = RequestIdTransport()
-            sdk = CloudMLClient(server.url, key["access_key"], key["secret_key"], transport=transport)
-            sdk.request("GET", "/healthz")  # connected before the start: phases measure keep-alive calls
-            return transport, sdk
+    def signed_submit(client, request_id, tag):
+        """Built and signed by the SDK before the start; the request id is outside the signed headers."""
+        url, body, headers = client[0].signed_request("POST", "/cloud_ml/v1/train", body=submit_body(tag))
+        return url, body, {**headers, "X-Request-Id": request_id}
 
-        return make_client
-
-    def submit(client, request_id, tag):
-        transport, sdk = client
-        transport.request_id = request_id
-        sdk.submit_train_job(submit_body(tag))
+    def submit(client, request):
+        url, body, headers = request
+        answer = client[1].post(url, content=body, headers=headers)
+        if answer.status_code != 201:
+            raise RuntimeError(f"HTTP {answer.status_code}: {answer.text[:150]}")
 
     def connected_client():
-        client = httpx.Client()
+        client = httpx.Client(timeout=30)
         client.get(server.url + "/healthz").raise_for_status()
         return client
 
     def healthz(client, request_id, _tag):
         client.get(server.url + "/healthz", headers={"X-Request-Id": request_id}).raise_for_status()
 
-    Phase(min(20, args.count), 1, args.max_seconds).run(fresh_org(), submit)  # warm-up
+    Phase(min(20, args.count), 1, args.max_seconds).run(fresh_org(), submit, prepare=signed_submit)  # warm-up
     rows = []
     for clients in args.clients:
         # The no-op and the submit phase alternate in --rounds slices, so that a change in the machine's load
@@ -132,9 +135,12 @@ def bench_store(name: str, server: LocalServer, args, errors: list[str]) -> list
         share = max(1, args.count // args.rounds)
         bound = args.max_seconds / args.rounds
         for _ in range(args.rounds):
-            for total, make_client, call in ((noop, connected_client, healthz), (sub, client_of_org, submit)):
+            for total, make_client, prepare, call in (
+                (noop, connected_client, None, healthz),
+                (sub, client_of_org, signed_submit, submit),
+            ):
                 before = server.cpu_s()
-                phase = Phase(share, clients, bound).run(make_client, call, access_log=server.log)
+                phase = Phase(share, clients, bound).run(make_client, call, server.log, prepare)
                 phase.server_cpu = server.cpu_s() - before
                 total.add(phase)
         for phase, label in ((sub, "submit"), (noop, "no-op")):
@@ -227,11 +233,12 @@ def report(rows, raw: dict[int, Phase], start, rss: dict[str, float], rounds: in
     # access log's time from the middleware on (the module docstring says what the difference holds).
     print(
         f"  {'':<10} {'':>9} {'submit p50 ms':>15} {'submit p99 ms':>15} {'':>8} {'no-op p50 ms':>15} "
-        f"{'':>6}  {'verdicts':<11}  {'server CPU ms/call':>18}"
+        f"{'':>6}  {'verdicts':<11}  {'server CPU ms/call':>18}  {'client CPU ms/call':>18}"
     )
     print(
         f"  {'store':<6} {'C':>3} {'submit/s':>9} {'client':>7} {'server':>7} {'client':>7} {'server':>7} "
-        f"{'no-op/s':>8} {'client':>7} {'server':>7} {'ratio':>6}  ratio  p99   {'submit':>11} {'no-op':>6}"
+        f"{'no-op/s':>8} {'client':>7} {'server':>7} {'ratio':>6}  ratio  p99   {'submit':>11} {'no-op':>6}  "
+        f"{'submit':>11} {'no-op':>6}"
     )
     for store, clients, sub, noop in rows:
         ratio = sub.rate / noop.rate if noop.rate else float("nan")
@@ -240,7 +247,7 @@ def report(rows, raw: dict[int, Phase], start, rss: dict[str, float], rounds: in
             f"  {store:<6} {clients:>3} {sub.rate:9.1f} {sub.p(0.5):7.2f} {sub.server_p(0.5):7.2f} "
             f"{sub.p(0.99):7.2f} {sub.server_p(0.99):7.2f} {noop.rate:8.1f} {noop.p(0.5):7.2f} "
             f"{noop.server_p(0.5):7.2f} {ratio:6.1%}  {verdict(ratio >= TARGET_RATIO)}   {p99_target:<4}  "
-            f"{sub.cpu_ms:11.2f} {noop.cpu_ms:6.2f}"
+            f"{sub.cpu_ms:11.2f} {noop.cpu_ms:6.2f}  {sub.client_cpu_ms:11.2f} {noop.client_cpu_ms:6.2f}"
         )
     # While clients start (a few ms apart on 2 cores) and finish, fewer than C are busy (measured: at 32
     # clients, 3 calls each per slice gave about half the rates of 31 calls each).

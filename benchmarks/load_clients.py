@@ -21,11 +21,9 @@ import uuid
 from multiprocessing.connection import wait
 from pathlib import Path
 
-import httpx
-
 FORK = multiprocessing.get_context("fork")
 START_TIMEOUT_S = 60.0  # forks plus client construction (an SSL context each) on 2 busy cores
-# After a phase's deadline, the call in flight may still take its client's timeout (the SDK's is 30 s).
+# After a phase's deadline, the call in flight may still take its client's timeout (30 s in the benchmark).
 FINISH_GRACE_S = 35.0
 LOG_TRAIL_S = 5.0  # the server logs a request after sending its answer: its last lines trail the clients
 
@@ -36,21 +34,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(len(ordered) * q) - 1)] if ordered else float("nan")
 
 
-class RequestIdTransport(httpx.HTTPTransport):
-    """Adds the current call's `X-Request-Id` after the SDK has signed the request: SigV4 lets a request
-    carry headers outside SignedHeaders, and the server verifies only the signed ones."""
-
-    request_id = ""
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.headers["X-Request-Id"] = self.request_id
-        return super().handle_request(request)
-
-
 class Phase:
     """N calls spread over C client processes, started together; each stops early at the deadline.
     `call(client, request_id, tag)` makes one call; `make_client()` runs in the child, after the fork and
-    before the start, so a client that connects there is timed on its keep-alive connection only."""
+    before the start, so a client that connects there is timed on its keep-alive connection only. With
+    `prepare(client, request_id, tag) -> request`, each child builds (and signs) all its requests before the
+    start and times `call(client, request)` only: what a load generator replaying prepared requests does, so
+    that the figures are the server's and the wire's, not the client's own request building."""
 
     def __init__(self, count: int, clients: int, max_seconds: float):
         self.count, self.clients, self.max_seconds = count, clients, max_seconds
@@ -59,9 +49,10 @@ class Phase:
         self.errors: list[str] = []
         self.elapsed = 0.0
         self.server_cpu = 0.0  # CPU seconds the server spent in this phase (all its threads)
+        self.client_cpu = 0.0  # CPU seconds the client processes spent from the start signal on
         self.request_prefix = f"bench-{uuid.uuid4().hex[:12]}"
 
-    def run(self, make_client, call, access_log: Path | None = None) -> Phase:
+    def run(self, make_client, call, access_log: Path | None = None, prepare=None) -> Phase:
         offset = access_log.stat().st_size if access_log else 0
         share, extra = divmod(self.count, self.clients)
         # The start signal is the end of a pipe: closing its only writer wakes every client at once (a
@@ -72,7 +63,7 @@ class Phase:
         try:
             for n in range(self.clients):
                 receiver, sender = FORK.Pipe(duplex=False)
-                args = (n, share + (n < extra), make_client, call, (go_r, go_w, ready_w), sender)
+                args = (n, share + (n < extra), (make_client, prepare, call), (go_r, go_w, ready_w), sender)
                 proc = FORK.Process(target=self._client, args=args, daemon=True)
                 proc.start()
                 sender.close()  # the child's copy is the only writer left: its exit ends the pipe
@@ -104,32 +95,36 @@ class Phase:
             self.server_ms = self._server_ms(access_log, offset)
         return self
 
-    def _client(self, n: int, calls: int, make_client, call, fds: tuple, sender) -> None:
-        """One client process: its calls, then (latencies, errors, start, end) to the parent."""
+    def _client(self, n: int, calls: int, functions: tuple, fds: tuple, sender) -> None:
+        """One client process: its calls, then (latencies, errors, start, end, CPU s) to the parent."""
+        make_client, prepare, call = functions
         go_r, go_w, ready_w = fds
         os.close(go_w)  # before saying ready: the parent's copy must be the last one
-        latencies, errors, began = [], [], math.nan
+        latencies, errors, began, cpu = [], [], math.nan, 0.0
         try:
             client = make_client()
+            ids = [(f"{self.request_prefix}-{n}-{i}", f"{n}-{i}") for i in range(calls)]
+            requests = [prepare(client, *id_tag) for id_tag in ids] if prepare else None
         except Exception as exc:
             errors.append(f"client {n} not built: {type(exc).__name__}: {exc}"[:200])
             os.write(ready_w, b"!")
         else:
             os.write(ready_w, b"+")
             os.read(go_r, 1)  # returns (empty) when the parent closes its end
-            began = time.monotonic()  # CLOCK_MONOTONIC: one clock for all processes
+            began, cpu_began = time.monotonic(), time.process_time()  # monotonic: one clock for all
             deadline = began + self.max_seconds
             for i in range(calls):
                 if time.monotonic() > deadline:
                     break
                 start = time.perf_counter()
                 try:
-                    call(client, f"{self.request_prefix}-{n}-{i}", f"{n}-{i}")
+                    call(client, requests[i]) if requests else call(client, *ids[i])
                 except Exception as exc:  # a benchmark reports failures, it does not stop on them
                     errors.append(f"{type(exc).__name__}: {exc}"[:200])
                     continue
                 latencies.append((time.perf_counter() - start) * 1000)
-        sender.send((latencies, errors, began, time.monotonic()))
+            cpu = time.process_time() - cpu_began
+        sender.send((latencies, errors, began, time.monotonic(), cpu))
         sender.close()
 
     def _all_ready(self, ready_r: int, procs: list) -> bool:
@@ -153,7 +148,7 @@ class Phase:
             for receiver in wait(list(pending), timeout=left):
                 n = pending.pop(receiver)
                 try:
-                    latencies, errors, began, ended = receiver.recv()
+                    latencies, errors, began, ended, cpu = receiver.recv()
                 except EOFError:
                     self.errors.append(f"client {n} exited without a result")
                     continue
@@ -161,6 +156,7 @@ class Phase:
                     receiver.close()
                 self.latencies += latencies
                 self.errors += errors
+                self.client_cpu += cpu
                 if not math.isnan(began):
                     spans.append((began, ended))
         self.errors += [f"client {n}: no result in time, terminated" for n in pending.values()]
@@ -196,6 +192,7 @@ class Phase:
         self.errors += other.errors
         self.elapsed += other.elapsed
         self.server_cpu += other.server_cpu
+        self.client_cpu += other.client_cpu
         return self
 
     @property
@@ -212,3 +209,8 @@ class Phase:
     def cpu_ms(self) -> float:
         """Server CPU per completed call: unlike throughput, barely moved by other load on shared cores."""
         return self.server_cpu * 1000 / len(self.latencies) if self.latencies else float("nan")
+
+    @property
+    def client_cpu_ms(self) -> float:
+        """The client processes' CPU per completed call: on shared cores, what the load generator took."""
+        return self.client_cpu * 1000 / len(self.latencies) if self.latencies else float("nan")

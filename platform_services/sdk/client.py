@@ -45,7 +45,11 @@ class CloudMLClient:
         self.close()
 
     # ---- transport ---------------------------------------------------------------------------------------
-    def _prepare(self, method: str, path: str, params: dict | None, body: Any) -> tuple[str, bytes, dict]:
+    def signed_request(
+        self, method: str, path: str, params: dict | None = None, body: Any = None
+    ) -> tuple[str, bytes, dict]:
+        """(url, body, headers) of the request, signed, without sending it: for another HTTP client (curl, a
+        load generator); each is accepted once by the server (it carries a nonce), within the clock window."""
         query = urlencode(
             sorted(
                 (k, str(v).lower() if isinstance(v, bool) else str(v))
@@ -73,7 +77,7 @@ class CloudMLClient:
         return url, data, headers
 
     def request(self, method: str, path: str, *, params: dict | None = None, body: Any = None) -> Any:
-        url, data, headers = self._prepare(method, path, params, body)
+        url, data, headers = self.signed_request(method, path, params, body)
         try:
             response = self._http.request(method, url, content=data, headers=headers)
         except httpx.HTTPError as exc:
@@ -113,7 +117,7 @@ class CloudMLClient:
         self, job_name: str, lines: int | None = None, replica: str | None = None
     ) -> Iterator[str]:
         """Yields log text as it is written, until the job ends."""
-        url, _, headers = self._prepare(
+        url, _, headers = self.signed_request(
             "GET",
             f"{API}/train/{quote(job_name, safe='')}/logs",
             {"lines": lines, "replica": replica, "follow": True},

@@ -71,6 +71,16 @@ def test_replayed_signature_refused(api_server, tenant_factory):
     assert again.json()["error"]["code"] == "ReplayedRequest"
 
 
+def test_a_request_signed_by_the_sdk_can_be_sent_by_another_client_once(api_server, tenant_factory):
+    tenant = tenant_factory(api_server)
+    body = {"job_name": "presigned", "module_name": "trainer.task", "trainer_uri": "/nonexistent"}
+    url, data, headers = tenant.client.signed_request("POST", "/cloud_ml/v1/train", body=body)
+    first = httpx.post(url, content=data, headers={**headers, "X-Request-Id": "outside-the-signature"})
+    assert first.status_code == 400 and first.json()["error"]["field"] == "trainer_uri"  # signature accepted
+    again = httpx.post(url, content=data, headers=headers)
+    assert again.status_code == 401 and again.json()["error"]["code"] == "ReplayedRequest"
+
+
 def test_a_replay_to_another_replica_is_refused(etcd, tmp_path, tenant_factory):
     """Two servers sharing one etcd (same prefix and server key) share the replay cache too."""
     shared = {
