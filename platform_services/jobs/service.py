@@ -68,21 +68,26 @@ class Conflict(Exception):
 
 
 class JobService:
-    """`validate(spec)` raises the ApiError of a submission the backend cannot run (checked in the worker
-    thread, as it may look at the filesystem); `on_change()` is called after each change of jobs."""
+    """`validate(spec)` raises the ApiError of a submission the backend cannot run (checked as its batch
+    commits); `on_change()` is called after each change of jobs; `commit_in_thread` says where submission
+    batches commit (default: in the threadpool for a shared store, on the event loop for SQLite)."""
 
     def __init__(
         self,
         store: Store,
         on_change: Callable[[], None] = lambda: None,
         validate: Callable[[TrainJobSpec], None] = lambda spec: None,
+        commit_in_thread: bool | None = None,
     ):
         self.store = store
         self.on_change = on_change
         self.validate = validate
         # Narrows contention among this process's threads; correctness comes from the store's compares.
         self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
-        self._submissions = GroupCommit(self._submit_batch, take_submissions)
+        # By default a batch commits on the event loop on the embedded SQLite file (group_commit.py says why),
+        # and the backend's check runs there too: for the local backend, a stat of a path on this host.
+        in_thread = store.shared if commit_in_thread is None else commit_in_thread
+        self._submissions = GroupCommit(self._submit_batch, take_submissions, in_thread=in_thread)
         # Each org's ledger as this service last committed it. Submissions start from it instead of reading
         # the store (a round trip on etcd); the commit's compare on the ledger catches a stale one.
         self._ledgers: dict[str, Item] = {}

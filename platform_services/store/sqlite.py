@@ -1,5 +1,9 @@
 """The embedded default store: one SQLite file in WAL mode, writes serialised by BEGIN IMMEDIATE.
 
+Writes go through one connection behind a lock; reads through a connection per thread, without the lock: in
+WAL mode readers and the writer do not block each other, so a long list never holds up a commit (which the
+job service makes on its event loop: see JobService).
+
 Leadership is a row per name (holder, its host and pid, expiry) changed in a BEGIN IMMEDIATE transaction, so
 two servers opening the same file still elect one. WAL mode needs every process using the file on one host
 (https://www.sqlite.org/wal.html), so a candidate can also tell that a holder on its host has died (its pid is
@@ -41,12 +45,14 @@ class SqliteStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # One connection shared by the server's threads behind a lock: SQLite serialises writers anyway,
-        # and a single connection keeps the transaction logic obvious.
-        self._conn = sqlite3.connect(
-            str(self.path), isolation_level=None, check_same_thread=False, timeout=30
-        )
+        # One writing connection shared by the server's threads behind a lock: SQLite serialises writers
+        # anyway, and a single connection keeps the transaction logic obvious.
+        self._conn = self._connect()
         self._lock = threading.Lock()
+        self._local = threading.local()  # each thread's reading connection
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()  # not the writer's: opening a reader never waits for a write
+        self._closed = False
         with self._lock:
             self._conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode: a commit survives a crash of the process; a power loss may drop the last
@@ -54,17 +60,34 @@ class SqliteStore:
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
 
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's reading connection. Each statement is its own read transaction (autocommit), so a
+        read sees every commit that returned before it began."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            with self._readers_lock:
+                if self._closed:
+                    raise StoreUnavailable(f"sqlite {self.path}: the store was closed")
+                conn = self._local.conn = self._connect()
+                self._readers.append(conn)
+        return conn
+
     def get(self, key: str) -> Item | None:
-        with self._lock:
-            row = self._conn.execute("SELECT value, mod_revision FROM kv WHERE key = ?", (key,)).fetchone()
+        row = self._reader().execute("SELECT value, mod_revision FROM kv WHERE key = ?", (key,)).fetchone()
         return Item(key, json.loads(row[0]), row[1]) if row else None
 
     def list(self, prefix: str, limit: int | None = None) -> list[Item]:
-        with self._lock:
-            rows = self._conn.execute(
+        rows = (
+            self._reader()
+            .execute(
                 "SELECT key, value, mod_revision FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?",
                 (prefix, _prefix_end(prefix), -1 if limit is None else limit),
-            ).fetchall()
+            )
+            .fetchall()
+        )
         return [Item(k, json.loads(v), r) for k, v, r in rows]
 
     @contextmanager
@@ -111,8 +134,11 @@ class SqliteStore:
         return SqliteLeadership(self, name, candidate, ttl_s)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        with self._lock, self._readers_lock:
+            self._closed = True
+            for conn in [self._conn, *self._readers]:
+                conn.close()
+            self._readers.clear()
 
 
 class SqliteLeadership:

@@ -56,6 +56,12 @@ class _RecordingStore:
         return getattr(self.store, name)
 
 
+def _holdable(store: _RecordingStore) -> JobService:
+    """A service whose batches commit in the threadpool on either store, so that a held commit holds its
+    thread, not the event loop the other submissions arrive on (SQLite's default is the event loop)."""
+    return JobService(store, commit_in_thread=True)
+
+
 def _batch_behind_a_commit_in_flight(jobs: JobService, store: _RecordingStore, org: str, specs: list):
     """Submits `specs` one after another while another submission's commit is held, so that they wait in
     this order; then lets it go. Each one's answer: the job's state or the ApiError's code."""
@@ -83,7 +89,7 @@ def test_a_taken_name_in_a_batch_is_answered_409_and_the_rest_admitted_in_order(
     raw = open_store()
     org = ledger_org(raw, train_count=4)
     store = _RecordingStore(raw)
-    jobs = JobService(store)
+    jobs = _holdable(store)
     submit_one(jobs, org, _spec("taken"))
     names = ["a", "taken", "b", "c", "d"]
     answers = _batch_behind_a_commit_in_flight(jobs, store, org, [_spec(n) for n in names])
@@ -98,7 +104,7 @@ def test_a_batch_across_the_quota_boundary_admits_what_fits_in_arrival_order(ope
     raw = open_store()
     org = ledger_org(raw, train_count=3)
     store = _RecordingStore(raw)
-    jobs = JobService(store)
+    jobs = _holdable(store)
     specs = [
         _spec("a"),
         _spec("b"),
@@ -123,7 +129,7 @@ def test_a_batch_larger_than_one_transaction_is_split(open_store):
     raw = open_store()
     org = ledger_org(raw)
     store = _RecordingStore(raw)
-    jobs = JobService(store)
+    jobs = _holdable(store)
     per_txn = (MAX_TXN_OPS - 2) // 3  # 3 operations per job, beside the ledger and the queue marker
     specs = [_spec(f"j-{i:02d}") for i in range(per_txn + 3)]
     specs += [_spec(f"k-{i}", client_request_id=f"req-{i}") for i in range(10)]  # 4 each
@@ -138,7 +144,7 @@ def test_two_services_batching_on_one_store_never_over_admit(open_store):
     batches race on the ledger's compare): 200 submissions at once, a 10-job quota."""
     org = ledger_org(open_store(), train_count=10)
     stores = [_RecordingStore(open_store()), _RecordingStore(open_store())]
-    services = [JobService(s) for s in stores]
+    services = [_holdable(s) for s in stores]
     for store, jobs in zip(stores, services, strict=True):
         store.until = lambda jobs=jobs: jobs._submissions.waiting(org) >= 4  # each starts with a batch
         store.hold()
@@ -179,3 +185,20 @@ def test_submissions_decide_on_the_ledger_last_committed_and_a_stale_one_costs_a
     # `mine` remembers a full org: the refusal is decided again on the stored ledger, which has room.
     answer = submit_one(mine, org, _spec("e", reject_if_over_quota=True))[0]
     assert answer["state"] == "pending" and mine.quota(org)["train_count_used"] == 2
+
+
+def test_batches_commit_on_the_event_loop_for_sqlite_and_in_a_thread_for_etcd(open_store, request):
+    store = _RecordingStore(open_store())
+    org = ledger_org(store)
+    threads = []
+    commit = store.commit
+    store.commit = lambda compares, ops: threads.append(threading.get_ident()) or commit(compares, ops)
+    jobs = JobService(store)
+
+    async def submit_and_name_the_loop_thread():
+        await jobs.submit(org, _spec("where"))
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(submit_and_name_the_loop_thread())
+    assert len(threads) == 1
+    assert (threads[0] == loop_thread) == (request.node.callspec.params["open_store"] == "sqlite")

@@ -1,8 +1,11 @@
-"""What only the SQLite store has: leadership knows whether a holder's process on this host still lives."""
+"""What only the SQLite store has: leadership knows whether a holder's process on this host still lives;
+reads do not wait for the writer."""
 
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
+from platform_services.store import Put
 from platform_services.store.sqlite import SqliteStore
 from tests.platform_services.conftest import REPO
 
@@ -39,3 +42,18 @@ def test_a_live_holder_in_another_process_keeps_the_claim(tmp_path):
     # Its process is gone: the claim is taken over at once, not 600 s later (a restarted single server).
     assert store.leadership("reconciler", "me", 600).campaign() == "me"
     assert store.leadership("reconciler", "third", 600).campaign() == "me"  # and this process lives
+
+
+def test_reads_from_any_thread_do_not_wait_for_a_write_in_progress(tmp_path):
+    store = SqliteStore(tmp_path / "db.sqlite")
+    store.commit([], [Put("/k", {"n": 1})])
+    with ThreadPoolExecutor(2) as pool, store._write() as cur:  # a write transaction held open
+        cur.execute("UPDATE kv SET value = '{\"n\": 2}' WHERE key = '/k'")
+        # Both reads finish while the writer holds the lock (they would wait for ever on it), and see the
+        # last committed value, not the write in progress.
+        reads = [pool.submit(store.get, "/k"), pool.submit(store.list, "/")]
+        assert reads[0].result(10).value == {"n": 1}
+        assert [i.value for i in reads[1].result(10)] == [{"n": 1}]
+    assert store.get("/k").value == {"n": 2}  # and once committed, every thread sees it
+    assert ThreadPoolExecutor(1).submit(store.get, "/k").result(10).value == {"n": 2}
+    store.close()
