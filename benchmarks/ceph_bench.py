@@ -43,16 +43,35 @@ def raw_disk_write(directory: Path, size_mib: int) -> float:
     """MiB/s of `dd if=/dev/zero bs=4M conv=fdatasync` into a file in `directory` (removed afterwards)."""
     with tempfile.NamedTemporaryFile(dir=directory, prefix="ceph-bench-dd-") as handle:
         started = time.monotonic()
-        subprocess.run(["dd", "if=/dev/zero", f"of={handle.name}", "bs=4M", f"count={size_mib // 4}",
-                        "conv=fdatasync", "status=none"], check=True)
+        subprocess.run(
+            [
+                "dd",
+                "if=/dev/zero",
+                f"of={handle.name}",
+                "bs=4M",
+                f"count={size_mib // 4}",
+                "conv=fdatasync",
+                "status=none",
+            ],
+            check=True,
+        )
         return size_mib / (time.monotonic() - started)
 
 
 def s3_client(tenant: dict) -> object:
-    return boto3.client("s3", endpoint_url=tenant["endpoint"], region_name=tenant["region"],
-                        aws_access_key_id=tenant["access_key"], aws_secret_access_key=tenant["secret_key"],
-                        config=Config(s3={"addressing_style": "path"}, connect_timeout=10, read_timeout=120,
-                                      retries={"max_attempts": 3, "mode": "standard"}))
+    return boto3.client(
+        "s3",
+        endpoint_url=tenant["endpoint"],
+        region_name=tenant["region"],
+        aws_access_key_id=tenant["access_key"],
+        aws_secret_access_key=tenant["secret_key"],
+        config=Config(
+            s3={"addressing_style": "path"},
+            connect_timeout=10,
+            read_timeout=120,
+            retries={"max_attempts": 3, "mode": "standard"},
+        ),
+    )
 
 
 def s3_throughput(s3, bucket: str, size: int, count: int) -> tuple[float, float]:
@@ -86,10 +105,17 @@ def s3_throughput(s3, bucket: str, size: int, count: int) -> tuple[float, float]
 
 def rados_bench(lab: config.LabConfig, node: str, seconds: int) -> float:
     """Write bandwidth (MiB/s) `rados bench` reports on `node`, pool rbd, 4 MiB objects, 16 in flight."""
-    command = (f"rados bench -p rbd {seconds} write -b 4194304 -t 16 --run-name ceph-bench --no-cleanup"
-               f" && rados -p rbd cleanup --run-name ceph-bench >/dev/null")
-    proc = subprocess.run(nodes.ssh_command(lab, node, command), capture_output=True, text=True,
-                          timeout=seconds + 180, check=False)
+    command = (
+        f"rados bench -p rbd {seconds} write -b 4194304 -t 16 --run-name ceph-bench --no-cleanup"
+        f" && rados -p rbd cleanup --run-name ceph-bench >/dev/null"
+    )
+    proc = subprocess.run(
+        nodes.ssh_command(lab, node, command),
+        capture_output=True,
+        text=True,
+        timeout=seconds + 180,
+        check=False,
+    )
     match = re.search(r"Bandwidth \(MB/sec\):\s+([\d.]+)", proc.stdout)
     if proc.returncode != 0 or not match:
         detail = proc.stderr.strip()[-500:] or proc.stdout[-500:]
@@ -98,21 +124,27 @@ def rados_bench(lab: config.LabConfig, node: str, seconds: int) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes and counts (a check that it runs)")
     args = parser.parse_args()
     lab = config.load(config.default_lab_id())
     if lab is None:
-        print(f"no lab {config.default_lab_id()}: run `platformctl lab up` and converge ceph.yml first",
-              file=sys.stderr)
+        print(
+            f"no lab {config.default_lab_id()}: run `platformctl lab up` and converge ceph.yml first",
+            file=sys.stderr,
+        )
         return 2
     ceph_dir = REPO_ROOT / "stacks" / "lab" / "credentials" / lab.lab_id / "ceph"
     outputs_file = ceph_dir / "outputs.json"
     tenants = sorted((ceph_dir / "s3").glob("*.json"))
     if not outputs_file.exists() or not tenants:
-        print(f"{ceph_dir} has no outputs.json or tenant credentials: converge playbooks/ceph.yml on lab "
-              f"{lab.lab_id} (with a tenant in ceph_rgw_tenants) first", file=sys.stderr)
+        print(
+            f"{ceph_dir} has no outputs.json or tenant credentials: converge playbooks/ceph.yml on lab "
+            f"{lab.lab_id} (with a tenant in ceph_rgw_tenants) first",
+            file=sys.stderr,
+        )
         return 2
     outputs = json.loads(outputs_file.read_text())
     tenant = json.loads(tenants[0].read_text())
@@ -120,8 +152,11 @@ def main() -> int:
     small, large = (8, 1) if args.quick else (64, 4)
     dd_mib, bench_s = (256, 3) if args.quick else (1024, 15)
 
-    print(f"Ceph benchmark, lab {lab.lab_id} ({lab.nodes} nodes, S3 endpoint {tenant['endpoint']}, "
-          f"tenant {tenant['tenant']}, bucket {tenant['buckets'][0]})", flush=True)
+    print(
+        f"Ceph benchmark, lab {lab.lab_id} ({lab.nodes} nodes, S3 endpoint {tenant['endpoint']}, "
+        f"tenant {tenant['tenant']}, bucket {tenant['buckets'][0]})",
+        flush=True,
+    )
     raw = raw_disk_write(lab.state_dir, dd_mib)
     s3 = s3_client(tenant)
     bucket = tenant["buckets"][0]

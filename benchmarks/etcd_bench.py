@@ -65,8 +65,10 @@ class Client:
 
     def delete_prefix(self, prefix: str) -> None:
         end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-        self.call("/v3/kv/deleterange", {"key": b64encode(prefix.encode()).decode(),
-                                         "range_end": b64encode(end.encode()).decode()})
+        self.call(
+            "/v3/kv/deleterange",
+            {"key": b64encode(prefix.encode()).decode(), "range_end": b64encode(end.encode()).decode()},
+        )
 
 
 def percentiles(latencies: list[float]) -> str:
@@ -74,8 +76,10 @@ def percentiles(latencies: list[float]) -> str:
         return "no samples"
     ordered = sorted(latencies)
     pick = [ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000 for q in (0.50, 0.95, 0.99)]
-    return (f"p50 {pick[0]:.2f} ms, p95 {pick[1]:.2f} ms, p99 {pick[2]:.2f} ms, "
-            f"max {ordered[-1] * 1000:.2f} ms, mean {statistics.fmean(ordered) * 1000:.2f} ms")
+    return (
+        f"p50 {pick[0]:.2f} ms, p95 {pick[1]:.2f} ms, p99 {pick[2]:.2f} ms, "
+        f"max {ordered[-1] * 1000:.2f} ms, mean {statistics.fmean(ordered) * 1000:.2f} ms"
+    )
 
 
 def timed_loop(client: Client, count: int, deadline: float, op, latencies: list[float]) -> int:
@@ -92,8 +96,12 @@ def timed_loop(client: Client, count: int, deadline: float, op, latencies: list[
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="etcd write throughput and latency (lab or any stack)")
-    parser.add_argument("--endpoints-file", type=Path, default=None,
-                        help="consumer endpoints.json (default: this lab's, from PLATFORM_LAB_ID)")
+    parser.add_argument(
+        "--endpoints-file",
+        type=Path,
+        default=None,
+        help="consumer endpoints.json (default: this lab's, from PLATFORM_LAB_ID)",
+    )
     parser.add_argument("--puts", type=int, default=2000, help="puts per phase (default 2000)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
     parser.add_argument("--value-size", type=int, default=256, help="value bytes (default 256)")
@@ -108,19 +116,28 @@ def main() -> int:
     url = endpoints["endpoints"][0]
     prefix = f"/bench/{uuid.uuid4().hex[:8]}/"
     value = os.urandom(args.value_size)
-    print(f"etcd benchmark: cluster {endpoints['cluster']}, {len(endpoints['endpoints'])} members, "
-          f"client -> {url} (gRPC gateway, mutual TLS), values {args.value_size} B")
+    print(
+        f"etcd benchmark: cluster {endpoints['cluster']}, {len(endpoints['endpoints'])} members, "
+        f"client -> {url} (gRPC gateway, mutual TLS), values {args.value_size} B"
+    )
 
     # Sequential puts
     latencies: list[float] = []
     client = Client(url, context)
     client.put(prefix + "warmup", value)
     started = time.perf_counter()
-    done = timed_loop(client, args.puts, time.monotonic() + args.max_seconds,
-                      lambda c, i: c.put(f"{prefix}seq/{i:08d}", value), latencies)
+    done = timed_loop(
+        client,
+        args.puts,
+        time.monotonic() + args.max_seconds,
+        lambda c, i: c.put(f"{prefix}seq/{i:08d}", value),
+        latencies,
+    )
     elapsed = time.perf_counter() - started
-    print(f"  sequential puts     {done} in {elapsed:.2f} s = {done / elapsed:8.1f} puts/s; "
-          f"{percentiles(latencies)}")
+    print(
+        f"  sequential puts     {done} in {elapsed:.2f} s = {done / elapsed:8.1f} puts/s; "
+        f"{percentiles(latencies)}"
+    )
 
     # Concurrent puts
     per_client = max(1, args.puts // args.clients)
@@ -130,8 +147,9 @@ def main() -> int:
 
     def worker(n: int) -> None:
         own = Client(endpoints["endpoints"][n % len(endpoints["endpoints"])], context)
-        counts[n] = timed_loop(own, per_client, deadline,
-                               lambda c, i: c.put(f"{prefix}conc/{n:03d}/{i:08d}", value), results[n])
+        counts[n] = timed_loop(
+            own, per_client, deadline, lambda c, i: c.put(f"{prefix}conc/{n:03d}/{i:08d}", value), results[n]
+        )
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(args.clients)]
     started = time.perf_counter()
@@ -142,17 +160,26 @@ def main() -> int:
     elapsed = time.perf_counter() - started
     total = sum(counts)
     every = [x for r in results for x in r]
-    print(f"  concurrent puts x{args.clients:<3} {total} in {elapsed:.2f} s = {total / elapsed:8.1f} puts/s; "
-          f"{percentiles(every)}")
+    print(
+        f"  concurrent puts x{args.clients:<3} {total} in {elapsed:.2f} s = {total / elapsed:8.1f} puts/s; "
+        f"{percentiles(every)}"
+    )
 
     # Linearizable reads
     latencies = []
     started = time.perf_counter()
-    done = timed_loop(client, max(1, args.puts // 4), time.monotonic() + args.max_seconds,
-                      lambda c, i: c.get(f"{prefix}seq/{i:08d}"), latencies)
+    done = timed_loop(
+        client,
+        max(1, args.puts // 4),
+        time.monotonic() + args.max_seconds,
+        lambda c, i: c.get(f"{prefix}seq/{i:08d}"),
+        latencies,
+    )
     elapsed = time.perf_counter() - started
-    print(f"  linearizable reads  {done} in {elapsed:.2f} s = {done / elapsed:8.1f} reads/s; "
-          f"{percentiles(latencies)}")
+    print(
+        f"  linearizable reads  {done} in {elapsed:.2f} s = {done / elapsed:8.1f} reads/s; "
+        f"{percentiles(latencies)}"
+    )
 
     client.delete_prefix(prefix)
 
@@ -162,10 +189,17 @@ def main() -> int:
             print("  etcdctl check perf  skipped: no lab (it runs on a member over the lab's SSH)")
         else:
             first = sorted(endpoints["members"])[0]
-            command = ("set -a; . /etc/etcd/etcdctl.env; set +a; "
-                       "timeout 120 etcdctl check perf --load s --auto-compact --auto-defrag 2>&1 | tail -6")
-            out = subprocess.run(nodes.ssh_command(lab, first, command), capture_output=True, text=True,
-                                 timeout=150, check=False)
+            command = (
+                "set -a; . /etc/etcd/etcdctl.env; set +a; "
+                "timeout 120 etcdctl check perf --load s --auto-compact --auto-defrag 2>&1 | tail -6"
+            )
+            out = subprocess.run(
+                nodes.ssh_command(lab, first, command),
+                capture_output=True,
+                text=True,
+                timeout=150,
+                check=False,
+            )
             print(f"  etcdctl check perf (on {first}, load s):")
             for line in out.stdout.strip().splitlines():
                 print(f"    {line.strip()}")

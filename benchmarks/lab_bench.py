@@ -53,8 +53,9 @@ def timed(label: str, figures: list[tuple[str, float]], func):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--skip-base-build", action="store_true", help="do not time a scratch base build")
     args = parser.parse_args()
     figures: list[tuple[str, float]] = []
@@ -72,17 +73,35 @@ def main() -> int:
         up = timed("lab up from cache (3 nodes)", figures, lambda: manager.up(3, BENCH_LAB))
         floor_lab = manager.up(1, FLOOR_LAB).lab
         packages = role_packages()
-        command = ("export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && "
-                   f"apt-get install -y -qq {' '.join(packages)} >/dev/null")
-        timed("apt floor (1 node, direct)", figures, lambda: subprocess.run(
-            nodes.ssh_command(floor_lab, "node1", command), check=True, timeout=900))
-        first = timed("first converge (3 nodes)", figures,
-                      lambda: provision.run_playbook("lab", "site.yml", log_dir=REPO_ROOT / "reports"))
-        again = timed("idempotent re-run", figures,
-                      lambda: provision.run_playbook("lab", "site.yml", log_dir=REPO_ROOT / "reports"))
-        smoke = timed("smoke suite", figures, lambda: subprocess.run(
-            [str(Path(sys.executable).parent / "platformctl"), "smoke", "--stack", "lab"],
-            capture_output=True, text=True, check=False))
+        command = (
+            "export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && "
+            f"apt-get install -y -qq {' '.join(packages)} >/dev/null"
+        )
+        timed(
+            "apt floor (1 node, direct)",
+            figures,
+            lambda: subprocess.run(nodes.ssh_command(floor_lab, "node1", command), check=True, timeout=900),
+        )
+        first = timed(
+            "first converge (3 nodes)",
+            figures,
+            lambda: provision.run_playbook("lab", "site.yml", log_dir=REPO_ROOT / "reports"),
+        )
+        again = timed(
+            "idempotent re-run",
+            figures,
+            lambda: provision.run_playbook("lab", "site.yml", log_dir=REPO_ROOT / "reports"),
+        )
+        smoke = timed(
+            "smoke suite",
+            figures,
+            lambda: subprocess.run(
+                [str(Path(sys.executable).parent / "platformctl"), "smoke", "--stack", "lab"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ),
+        )
     finally:
         for lab in (BENCH_LAB, FLOOR_LAB):
             manager.down(lab)
@@ -90,10 +109,14 @@ def main() -> int:
     floor = by_label["apt floor (1 node, direct)"]
     print("\nResults")
     print(f"  lab up from cache: {up.ssh_ready_s:.1f} s to SSH-ready (target <= 30 s)")
-    print(f"  first converge: {first.duration_s:.1f} s = {first.duration_s / floor:.2f} x the apt floor "
-          f"({floor:.1f} s for {len(packages)} packages: {' '.join(packages)}); ok={first.ok}")
-    print(f"  idempotent re-run: {again.duration_s:.1f} s (target <= 60 s), changed={again.changed}, "
-          f"ok={again.ok}")
+    print(
+        f"  first converge: {first.duration_s:.1f} s = {first.duration_s / floor:.2f} x the apt floor "
+        f"({floor:.1f} s for {len(packages)} packages: {' '.join(packages)}); ok={first.ok}"
+    )
+    print(
+        f"  idempotent re-run: {again.duration_s:.1f} s (target <= 60 s), changed={again.changed}, "
+        f"ok={again.ok}"
+    )
     print(f"  smoke suite: {by_label['smoke suite']:.1f} s (target <= 20 s), exit {smoke.returncode}")
     healthy = first.ok and again.ok and again.changed == 0 and smoke.returncode == 0
     if not healthy:

@@ -20,8 +20,13 @@ class Linter:
 
 
 def _tracked(*patterns: str) -> list[str]:
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", *patterns],
-                         cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", *patterns],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return [line for line in out.splitlines() if (REPO_ROOT / line).exists()]
 
 
@@ -43,6 +48,7 @@ def shell_scripts() -> list[str]:
 def linters() -> list[Linter]:
     found = [
         Linter("ruff", [str(VENV_BIN / "ruff"), "check", "."]),
+        Linter("ruff format", [str(VENV_BIN / "ruff"), "format", "--check", "."]),
         Linter("yamllint", [str(VENV_BIN / "yamllint"), "--strict", "."]),
         Linter("ansible-lint", [str(VENV_BIN / "ansible-lint"), "--profile", "production", "playbooks/"]),
     ]
@@ -63,8 +69,9 @@ def run_linters(report: Callable[[str, bool, str], None]) -> bool:
     if not any(linter.name == "hadolint" for linter in found):
         print("SKIP hadolint: no Dockerfile in the repository yet", flush=True)
     for linter in found:
-        proc = subprocess.run(linter.argv, cwd=REPO_ROOT, capture_output=True, text=True, check=False,
-                              env=_lint_env())
+        proc = subprocess.run(
+            linter.argv, cwd=REPO_ROOT, capture_output=True, text=True, check=False, env=_lint_env()
+        )
         passed = proc.returncode == 0
         all_ok &= passed
         report(linter.name, passed, (proc.stdout + proc.stderr).strip())
@@ -74,8 +81,11 @@ def run_linters(report: Callable[[str, bool, str], None]) -> bool:
 def _lint_env() -> dict[str, str]:
     import os
 
-    return {**os.environ, "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
-            "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg")}
+    return {
+        **os.environ,
+        "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
+        "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
+    }
 
 
 def run_pytest(extra: list[str]) -> int:

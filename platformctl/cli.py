@@ -38,18 +38,22 @@ def _progress(message: str) -> None:
 
 
 @lab_app.command("up")
-def lab_up(nodes: Annotated[int, typer.Option(help="Number of nodes.")] = lab_config.DEFAULT_NODES,
-           lab_id: LabIdOption = None) -> None:
+def lab_up(
+    nodes: Annotated[int, typer.Option(help="Number of nodes.")] = lab_config.DEFAULT_NODES,
+    lab_id: LabIdOption = None,
+) -> None:
     """Create (or resume) the lab and wait until every node answers SSH."""
     try:
         with console.status("bringing the lab up"):
             report = lab_manager.up(nodes, lab_id, progress=_progress)
     except LabError as exc:
         raise _fail(exc) from exc
-    console.print(f"[green]lab {report.lab.lab_id} up[/]: {report.lab.nodes} nodes SSH-ready in "
-                  f"{report.ssh_ready_s:.1f} s (total {report.total_s:.1f} s"
-                  + (f", base image built in {report.base_build_s:.0f} s" if report.base_build_s else "")
-                  + f"); inventory {report.lab.inventory_path}")
+    console.print(
+        f"[green]lab {report.lab.lab_id} up[/]: {report.lab.nodes} nodes SSH-ready in "
+        f"{report.ssh_ready_s:.1f} s (total {report.total_s:.1f} s"
+        + (f", base image built in {report.base_build_s:.0f} s" if report.base_build_s else "")
+        + f"); inventory {report.lab.inventory_path}"
+    )
 
 
 @lab_app.command("down")
@@ -73,8 +77,12 @@ def lab_status(lab_id: LabIdOption = None) -> None:
     for column in ("node", "address", "state", "nspawn pid"):
         table.add_column(column)
     for state in states:
-        table.add_row(state.name, state.address, "running" if state.running else "[red]stopped[/]",
-                      str(state.pid or "-"))
+        table.add_row(
+            state.name,
+            state.address,
+            "running" if state.running else "[red]stopped[/]",
+            str(state.pid or "-"),
+        )
     Console().print(table)
     if not all(s.running for s in states):
         raise typer.Exit(1)
@@ -96,19 +104,22 @@ StackOption = Annotated[str, typer.Option("--stack", help="Stack: lab, staging o
 
 
 @app.command("provision")
-def provision(stack: StackOption = "lab",
-              playbook: Annotated[str, typer.Option(help="Playbook under playbooks/.")] = "site.yml",
-              limit: Annotated[str | None, typer.Option(help="Ansible --limit pattern.")] = None,
-              check: Annotated[bool, typer.Option(help="Dry run (--check --diff).")] = False,
-              verbose: Annotated[bool, typer.Option(help="Stream all of Ansible's output.")] = False) -> None:
+def provision(
+    stack: StackOption = "lab",
+    playbook: Annotated[str, typer.Option(help="Playbook under playbooks/.")] = "site.yml",
+    limit: Annotated[str | None, typer.Option(help="Ansible --limit pattern.")] = None,
+    check: Annotated[bool, typer.Option(help="Dry run (--check --diff).")] = False,
+    verbose: Annotated[bool, typer.Option(help="Stream all of Ansible's output.")] = False,
+) -> None:
     """Run a playbook against the stack's inventory; exit 1 when any host failed."""
     result = _run_playbook(stack, playbook, limit=limit, check=check, verbose=verbose)
     if not result.ok:
         raise typer.Exit(1)
 
 
-def _run_playbook(stack: str, playbook: str, *, limit: str | None = None, check: bool = False,
-                  verbose: bool = False) -> provision_mod.PlaybookResult:
+def _run_playbook(
+    stack: str, playbook: str, *, limit: str | None = None, check: bool = False, verbose: bool = False
+) -> provision_mod.PlaybookResult:
     def show(line: str) -> None:
         if verbose:
             console.print(line, markup=False, highlight=False)
@@ -121,18 +132,22 @@ def _run_playbook(stack: str, playbook: str, *, limit: str | None = None, check:
     except StackError as exc:
         raise _fail(exc) from exc
     verdict = "[green]ok[/]" if result.ok else f"[red]failed on {', '.join(result.failed_hosts) or '?'}[/]"
-    console.print(f"{playbook} on {stack}: {verdict} in {result.duration_s:.1f} s, changed={result.changed} "
-                  f"({len(result.recap)} hosts; log {result.log_path})")
+    console.print(
+        f"{playbook} on {stack}: {verdict} in {result.duration_s:.1f} s, changed={result.changed} "
+        f"({len(result.recap)} hosts; log {result.log_path})"
+    )
     return result
 
 
 @app.command("test", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def test(ctx: typer.Context,
-         lint: Annotated[bool, typer.Option(help="Run the linters first.")] = True) -> None:
+def test(
+    ctx: typer.Context, lint: Annotated[bool, typer.Option(help="Run the linters first.")] = True
+) -> None:
     """The project's tests: linters (ruff, yamllint, ansible-lint, shellcheck, hadolint), then pytest
     (extra arguments go to pytest)."""
     lint_ok = True
     if lint:
+
         def report(name: str, passed: bool, output: str) -> None:
             console.print(f"{'[green]PASS' if passed else '[red]FAIL'}[/] {name}")
             if not passed:
@@ -146,11 +161,19 @@ def test(ctx: typer.Context,
 
 
 @app.command("smoke", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def smoke(ctx: typer.Context, stack: StackOption = "lab",
-          report: Annotated[str | None, typer.Option(help="JSON report path "
-                                                     "(default: reports/smoke-<stack>.json).")] = None,
-          workers: Annotated[str, typer.Option(help="0: one process (fastest for small stacks); N or "
-                                               "auto (one per host): xdist workers.")] = "0") -> None:
+def smoke(
+    ctx: typer.Context,
+    stack: StackOption = "lab",
+    report: Annotated[
+        str | None, typer.Option(help="JSON report path (default: reports/smoke-<stack>.json).")
+    ] = None,
+    workers: Annotated[
+        str,
+        typer.Option(
+            help="0: one process (fastest for small stacks); N or auto (one per host): xdist workers."
+        ),
+    ] = "0",
+) -> None:
     """Check the stack's hosts: exit 0 all passed, 1 a check failed, 2 the stack could not be checked
     (extra arguments go to pytest). See smoke_tests/README.md."""
     from smoke_tests import runner  # pytest is imported only when the suite runs
@@ -190,16 +213,20 @@ def demo(nodes: Annotated[int, typer.Option(help="Lab nodes.")] = lab_config.DEF
         table.add_row(name, f"[{color}]{verdict}[/]", f"{seconds:.1f}")
     table.add_row("total", "", f"{time.monotonic() - started:.1f}")
     Console().print(table)
-    console.print(f"inventory: {report.lab.inventory_path}; smoke report: reports/smoke-lab.json; "
-                  "ansible log: reports/; tear down with `./platform lab down`")
+    console.print(
+        f"inventory: {report.lab.inventory_path}; smoke report: reports/smoke-lab.json; "
+        "ansible log: reports/; tear down with `./platform lab down`"
+    )
     if not result.ok:
         raise typer.Exit(1)
     raise typer.Exit(smoke_code or 0)
 
 
 @app.command("up")
-def up(stack: Annotated[str, typer.Option("--stack", help="Pulumi stack: staging or production.")],
-       preview: Annotated[bool, typer.Option(help="Preview only.")] = False) -> None:
+def up(
+    stack: Annotated[str, typer.Option("--stack", help="Pulumi stack: staging or production.")],
+    preview: Annotated[bool, typer.Option(help="Preview only.")] = False,
+) -> None:
     """Stand up a stack with the Pulumi program in infra/ (Automation API; needs the Pulumi CLI)."""
     from platformctl import pulumi_up
 

@@ -60,20 +60,35 @@ def parse_recap(output: str) -> dict[str, dict[str, int]]:
 
 def ansible_env() -> dict[str, str]:
     venv_bin = str(Path(sys.executable).parent)
-    return {**os.environ, "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0",
-            "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}"}
+    return {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
+        "ANSIBLE_FORCE_COLOR": "0",
+        "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}",
+    }
 
 
-def run_playbook(stack: str, playbook: str = "site.yml", *, limit: str | None = None,
-                 check: bool = False, extra_args: list[str] | None = None, log_dir: Path | None = None,
-                 on_line: Callable[[str], None] | None = None) -> PlaybookResult:
+def run_playbook(
+    stack: str,
+    playbook: str = "site.yml",
+    *,
+    limit: str | None = None,
+    check: bool = False,
+    extra_args: list[str] | None = None,
+    log_dir: Path | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> PlaybookResult:
     """Run one playbook of playbooks/ on the stack; stream lines to on_line and keep a full log."""
     inventory = inventory_path(stack)
     log_dir = log_dir or REPO_ROOT / "reports"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"ansible-{stack}-{Path(playbook).stem}.log"
-    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
-           str(PLAYBOOKS_DIR / playbook)]
+    cmd = [
+        str(Path(sys.executable).parent / "ansible-playbook"),
+        "-i",
+        str(inventory),
+        str(PLAYBOOKS_DIR / playbook),
+    ]
     if limit:
         cmd += ["--limit", limit]
     if check:
@@ -81,10 +96,18 @@ def run_playbook(stack: str, playbook: str = "site.yml", *, limit: str | None = 
     cmd += extra_args or []
     started = time.monotonic()
     lines: list[str] = []
-    with open(log_path, "w") as log, subprocess.Popen(
-        cmd, cwd=REPO_ROOT, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, bufsize=1,
-    ) as proc:
+    with (
+        open(log_path, "w") as log,
+        subprocess.Popen(
+            cmd,
+            cwd=REPO_ROOT,
+            env=ansible_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        ) as proc,
+    ):
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
@@ -92,5 +115,10 @@ def run_playbook(stack: str, playbook: str = "site.yml", *, limit: str | None = 
             if on_line:
                 on_line(line.rstrip("\n"))
         returncode = proc.wait()
-    return PlaybookResult(playbook=playbook, returncode=returncode, duration_s=time.monotonic() - started,
-                          log_path=log_path, recap=parse_recap("".join(lines)))
+    return PlaybookResult(
+        playbook=playbook,
+        returncode=returncode,
+        duration_s=time.monotonic() - started,
+        log_path=log_path,
+        recap=parse_recap("".join(lines)),
+    )

@@ -25,8 +25,10 @@ def known_stacks() -> list[str]:
 def inventory_path(stack: str) -> Path:
     """The stack's inventory file; for `lab`, the one this checkout's lab (or PLATFORM_LAB_ID's) wrote."""
     if stack not in known_stacks():
-        raise StackError(f"unknown stack {stack!r}: choose one of {', '.join(known_stacks())} "
-                         f"(a stack is a directory under {STACKS_DIR} with group_vars/)")
+        raise StackError(
+            f"unknown stack {stack!r}: choose one of {', '.join(known_stacks())} "
+            f"(a stack is a directory under {STACKS_DIR} with group_vars/)"
+        )
     if stack == LAB_STACK:
         lab_id = lab_config.default_lab_id()
         lab = lab_config.load(lab_id)

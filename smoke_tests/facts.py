@@ -30,10 +30,12 @@ def describe_unit(state: dict[str, str]) -> str:
 
 def unit_conditions(host: Host, unit: str) -> list[tuple[str, bool, str]]:
     """The unit's declared Condition*= settings as (type, negated, parameter)."""
-    path = "/org/freedesktop/systemd1/unit/" + "".join(
-        c if c.isalnum() else f"_{ord(c):02x}" for c in unit)
-    out = host.run("busctl --json=short get-property org.freedesktop.systemd1 %s "
-                   "org.freedesktop.systemd1.Unit Conditions", path)
+    path = "/org/freedesktop/systemd1/unit/" + "".join(c if c.isalnum() else f"_{ord(c):02x}" for c in unit)
+    out = host.run(
+        "busctl --json=short get-property org.freedesktop.systemd1 %s "
+        "org.freedesktop.systemd1.Unit Conditions",
+        path,
+    )
     if out.rc != 0:
         return []
     return [(kind, negate, param) for kind, _trigger, negate, param, _state in json.loads(out.stdout)["data"]]

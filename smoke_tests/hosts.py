@@ -53,6 +53,7 @@ class HostPool:
     def connect(self, names: list[str], parallel: int = 16) -> None:
         """Open (and probe) the connections to `names` concurrently, so that SSH handshakes and the
         timeouts of unreachable hosts overlap; the checks then reuse the shared connections."""
+
         def attempt(name: str) -> None:
             with contextlib.suppress(HostUnreachable):  # remembered: every check of that host reports it
                 self.get(name)

@@ -34,8 +34,9 @@ def ensure_ansible_on_path() -> None:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     os.environ.setdefault("ANSIBLE_CONFIG", str(REPO_ROOT / "ansible.cfg"))
     if shutil.which("ansible-inventory") is None:
-        raise EnvironmentProblem("ansible-inventory is not on PATH: run from the project's virtualenv "
-                                 "(.venv/bin first on PATH)")
+        raise EnvironmentProblem(
+            "ansible-inventory is not on PATH: run from the project's virtualenv (.venv/bin first on PATH)"
+        )
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,18 @@ class Inventory:
         if not path.is_file():
             raise EnvironmentProblem(f"inventory {path} does not exist")
         ensure_ansible_on_path()
-        proc = subprocess.run(["ansible-inventory", "-i", str(path), "--list"], capture_output=True,
-                              text=True, env={**os.environ, "ANSIBLE_VERBOSITY": "0"}, check=False)
+        proc = subprocess.run(
+            ["ansible-inventory", "-i", str(path), "--list"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "ANSIBLE_VERBOSITY": "0"},
+            check=False,
+        )
         if proc.returncode != 0:
-            raise EnvironmentProblem(f"ansible-inventory could not read {path}: "
-                                     f"{_last_line(proc.stderr) or f'exit {proc.returncode}'}")
+            raise EnvironmentProblem(
+                f"ansible-inventory could not read {path}: "
+                f"{_last_line(proc.stderr) or f'exit {proc.returncode}'}"
+            )
         try:
             data = json.loads(proc.stdout)
         except json.JSONDecodeError as exc:

@@ -37,21 +37,40 @@ class CheckTimeout(Exception):
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("smoke", "platform smoke suite")
-    group.addoption("--stack", help="Stack to check (lab, staging, production); its inventory is read. "
-                                    "testinfra's --ansible-inventory overrides the inventory (the stack "
-                                    "name then only labels the report).")
-    group.addoption("--smoke-report", type=Path, default=None, metavar="PATH",
-                    help="Where to write the JSON report (default: reports/smoke-<stack>.json).")
-    group.addoption("--smoke-all-rows", action="store_true",
-                    help="List every check in the summary, not only those that did not pass.")
-    group.addoption("--smoke-check-timeout", type=float, default=DEFAULT_CHECK_TIMEOUT_S, metavar="S",
-                    help="Seconds a check's setup or body may take before it is stopped and reported as "
-                         "an error (0: no limit; default %(default)s).")
+    group.addoption(
+        "--stack",
+        help="Stack to check (lab, staging, production); its inventory is read. "
+        "testinfra's --ansible-inventory overrides the inventory (the stack "
+        "name then only labels the report).",
+    )
+    group.addoption(
+        "--smoke-report",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="Where to write the JSON report (default: reports/smoke-<stack>.json).",
+    )
+    group.addoption(
+        "--smoke-all-rows",
+        action="store_true",
+        help="List every check in the summary, not only those that did not pass.",
+    )
+    group.addoption(
+        "--smoke-check-timeout",
+        type=float,
+        default=DEFAULT_CHECK_TIMEOUT_S,
+        metavar="S",
+        help="Seconds a check's setup or body may take before it is stopped and reported as "
+        "an error (0: no limit; default %(default)s).",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"{MARKER}(group, role=None): inventory group whose hosts a smoke "
-                                       "check runs on, and the role whose variables it reads")
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(group, role=None): inventory group whose hosts a smoke "
+        "check runs on, and the role whose variables it reads",
+    )
     config.addinivalue_line("markers", "xdist_group(name): run these tests on one xdist worker")
     config.pluginmanager.import_plugin("smoke_tests.fixtures")
     smoke = state(config)
@@ -91,16 +110,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     marker = metafunc.definition.get_closest_marker(MARKER)
     if marker is None or not marker.kwargs.get("group"):
-        pytest.fail(f"{metafunc.module.__name__} does not say which hosts it checks: add "
-                    f'pytestmark = pytest.mark.{MARKER}(group="<inventory group>", role="<role>")',
-                    pytrace=False)
+        pytest.fail(
+            f"{metafunc.module.__name__} does not say which hosts it checks: add "
+            f'pytestmark = pytest.mark.{MARKER}(group="<inventory group>", role="<role>")',
+            pytrace=False,
+        )
     group = marker.kwargs["group"]
     smoke = state(metafunc.config)
     assert smoke.inventory is not None  # pytest_collection stops earlier without one
     hosts = smoke.inventory.hosts(group)
     params = [pytest.param(h, id=h, marks=pytest.mark.xdist_group(h)) for h in hosts] or [
-        pytest.param(None, id="no-hosts",
-                     marks=pytest.mark.skip(reason=f"group {group} has no hosts in stack {smoke.run.stack}"))]
+        pytest.param(
+            None,
+            id="no-hosts",
+            marks=pytest.mark.skip(reason=f"group {group} has no hosts in stack {smoke.run.stack}"),
+        )
+    ]
     metafunc.parametrize("smoke_host", params, scope="module")
 
 
@@ -221,10 +246,16 @@ class Reporter:
                 notes.append(str(value))
             else:
                 props[key] = value
-        entry = self.phases.setdefault(report.nodeid, {
-            "check": props.get("smoke_check", report.nodeid), "host": props.get("smoke_host"),
-            "status": None, "messages": [], "duration": 0.0,
-        })
+        entry = self.phases.setdefault(
+            report.nodeid,
+            {
+                "check": props.get("smoke_check", report.nodeid),
+                "host": props.get("smoke_host"),
+                "status": None,
+                "messages": [],
+                "duration": 0.0,
+            },
+        )
         entry["duration"] += report.duration
         status, message = props.get("smoke_status"), props.get("smoke_message")
         if status is None and report.failed:  # e.g. an xdist worker that died under a check
@@ -232,8 +263,9 @@ class Reporter:
             status, message = rpt.ERROR, lines[-1] if lines else "failed"
         if status == rpt.PASSED and notes:
             message = "; ".join(notes)
-        if status is not None and (entry["status"] is None
-                                   or rpt.SEVERITY.index(status) < rpt.SEVERITY.index(entry["status"])):
+        if status is not None and (
+            entry["status"] is None or rpt.SEVERITY.index(status) < rpt.SEVERITY.index(entry["status"])
+        ):
             entry["status"] = status
         if message and message not in entry["messages"]:
             entry["messages"].append(message)
@@ -242,9 +274,12 @@ class Reporter:
         if report.failed:
             lines = report.longreprtext.strip().splitlines()
             self.phases[f"collect::{report.nodeid}"] = {
-                "check": report.nodeid or "collection", "host": None, "status": rpt.ERROR,
+                "check": report.nodeid or "collection",
+                "host": None,
+                "status": rpt.ERROR,
                 "messages": [f"collection failed: {lines[-1] if lines else 'unknown error'}"],
-                "duration": 0.0}
+                "duration": 0.0,
+            }
 
     def rows(self) -> list[rpt.Row]:
         rows = []
@@ -252,20 +287,31 @@ class Reporter:
             host, message = entry["host"], " | ".join(entry["messages"])
             if host and message:
                 message = f"{host}: {message}"
-            rows.append(rpt.Row(stack=self.smoke.run.stack, check=entry["check"], host=host,
-                                status=entry["status"] or rpt.ERROR, message=message,
-                                duration=round(entry["duration"], 3)))
+            rows.append(
+                rpt.Row(
+                    stack=self.smoke.run.stack,
+                    check=entry["check"],
+                    host=host,
+                    status=entry["status"] or rpt.ERROR,
+                    message=message,
+                    duration=round(entry["duration"], 3),
+                )
+            )
         return rows
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         run = self.smoke.run
         run.rows = self.rows()
-        if session.exitstatus == pytest.ExitCode.INTERRUPTED and not run.problems and not any(
-                row.status == rpt.ERROR for row in run.rows):
+        if (
+            session.exitstatus == pytest.ExitCode.INTERRUPTED
+            and not run.problems
+            and not any(row.status == rpt.ERROR for row in run.rows)
+        ):
             run.problems.append("the run was interrupted before every check had run")
         self.report_path = self.config.getoption("smoke_report") or (
-            REPO_ROOT / "reports" / f"smoke-{run.stack}.json")
+            REPO_ROOT / "reports" / f"smoke-{run.stack}.json"
+        )
         run.write_json(self.report_path)
         session.exitstatus = run.exit_code()
 

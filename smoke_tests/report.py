@@ -25,8 +25,13 @@ STATUSES = (PASSED, FAILED, SKIPPED, UNREACHABLE, ERROR)
 EXIT_OK, EXIT_FAILED, EXIT_CANNOT_CHECK = 0, 1, 2
 
 REPORT_VERSION = 1
-STATUS_STYLE = {PASSED: "green", FAILED: "bold red", SKIPPED: "yellow", UNREACHABLE: "bold magenta",
-                ERROR: "bold magenta"}
+STATUS_STYLE = {
+    PASSED: "green",
+    FAILED: "bold red",
+    SKIPPED: "yellow",
+    UNREACHABLE: "bold magenta",
+    ERROR: "bold magenta",
+}
 
 
 @dataclass
@@ -62,8 +67,9 @@ class Run:
         counts = Counter(row.status for row in self.rows)
         hosts = sorted({row.host for row in self.rows if row.host})
         if code == EXIT_OK:
-            return (f"PASS: {counts[PASSED]} checks passed on {len(hosts)} hosts"
-                    + (f" ({counts[SKIPPED]} skipped)" if counts[SKIPPED] else ""))
+            return f"PASS: {counts[PASSED]} checks passed on {len(hosts)} hosts" + (
+                f" ({counts[SKIPPED]} skipped)" if counts[SKIPPED] else ""
+            )
         if code == EXIT_FAILED:
             return f"FAIL: {counts[FAILED]} of {counts[PASSED] + counts[FAILED]} checks failed"
         reasons = list(self.problems)
@@ -103,8 +109,7 @@ class Run:
         """Per-host counts, then each row that did not pass or carries a note (every row with every_row),
         one status line and one message line each, then the verdict."""
         out = io.StringIO()
-        console = Console(file=out, width=width, force_terminal=color, no_color=not color,
-                          highlight=False)
+        console = Console(file=out, width=width, force_terminal=color, no_color=not color, highlight=False)
         if self.rows:
             per_host = Table(title=f"smoke checks, stack {self.stack}", title_justify="left")
             per_host.add_column("host")
@@ -118,18 +123,24 @@ class Run:
         # service is legitimately idle) are shown.
         down = Counter((row.host, row.message) for row in self.rows if row.status == UNREACHABLE)
         for (host, message), count in sorted(down.items(), key=lambda item: item[0][0] or ""):
-            console.print(f"[{STATUS_STYLE[UNREACHABLE]}]{UNREACHABLE.upper():<11}[/] {host or '-'}  "
-                          f"{count} checks not run")
+            console.print(
+                f"[{STATUS_STYLE[UNREACHABLE]}]{UNREACHABLE.upper():<11}[/] {host or '-'}  "
+                f"{count} checks not run"
+            )
             _print_message(console, message, width)
         for row in sorted(self.rows, key=_severity_order):
             if row.status != UNREACHABLE and (every_row or row.status != PASSED or row.message):
-                console.print(f"[{STATUS_STYLE[row.status]}]{row.status.upper():<11}[/] {row.host or '-'}  "
-                              f"{row.check}  [dim]({row.duration:.2f} s)[/]")
+                console.print(
+                    f"[{STATUS_STYLE[row.status]}]{row.status.upper():<11}[/] {row.host or '-'}  "
+                    f"{row.check}  [dim]({row.duration:.2f} s)[/]"
+                )
                 _print_message(console, row.message, width)
         code = self.exit_code()
         style = {EXIT_OK: "bold green", EXIT_FAILED: "bold red"}.get(code, "bold magenta")
-        console.print(f"[{style}]{self.verdict()}[/] (stack {self.stack}, exit {code}, "
-                      f"{time.time() - self.started:.1f} s)")
+        console.print(
+            f"[{style}]{self.verdict()}[/] (stack {self.stack}, exit {code}, "
+            f"{time.time() - self.started:.1f} s)"
+        )
         return out.getvalue()
 
 
@@ -138,8 +149,10 @@ SEVERITY = (ERROR, UNREACHABLE, FAILED, SKIPPED, PASSED)
 
 def _print_message(console: Console, message: str, width: int) -> None:
     if message:
-        console.print(textwrap.fill(message, width=max(width, 40), initial_indent=" " * 12,
-                                    subsequent_indent=" " * 12), markup=False)
+        console.print(
+            textwrap.fill(message, width=max(width, 40), initial_indent=" " * 12, subsequent_indent=" " * 12),
+            markup=False,
+        )
 
 
 def _row_order(row: Row) -> tuple[str, str]:

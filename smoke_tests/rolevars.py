@@ -72,13 +72,16 @@ class RoleVars(Mapping[str, Any]):
     def __getitem__(self, name: str) -> Any:
         if name not in self._cache:
             if name not in self._raw:
-                raise RoleVarError(f"{name} is not defined for {self.host}: declare it in "
-                                   f"playbooks/roles/{self.role}/defaults/main.yml or the inventory")
+                raise RoleVarError(
+                    f"{name} is not defined for {self.host}: declare it in "
+                    f"playbooks/roles/{self.role}/defaults/main.yml or the inventory"
+                )
             try:
                 self._cache[name] = self._templar.template(self._raw[name])
             except AnsibleError as exc:
-                raise RoleVarError(f"cannot render {name} for {self.host} (role {self.role}): "
-                                   f"{exc.message}") from None
+                raise RoleVarError(
+                    f"cannot render {name} for {self.host} (role {self.role}): {exc.message}"
+                ) from None
         return self._cache[name]
 
     def __iter__(self) -> Iterator[str]:

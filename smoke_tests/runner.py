@@ -15,11 +15,20 @@ from smoke_tests.report import EXIT_CANNOT_CHECK, EXIT_FAILED, EXIT_OK
 DEFAULT_WORKERS = "0"
 
 
-def pytest_args(stack: str, report: str | Path | None = None, workers: str = DEFAULT_WORKERS,
-                extra: Sequence[str] = ()) -> list[str]:
+def pytest_args(
+    stack: str, report: str | Path | None = None, workers: str = DEFAULT_WORKERS, extra: Sequence[str] = ()
+) -> list[str]:
     """The pytest command line for one smoke run. The rich summary replaces pytest's tracebacks."""
-    args = [str(SMOKE_TESTS_DIR), f"--stack={stack}", f"--rootdir={REPO_ROOT}", "-p", "no:cacheprovider",
-            "-q", "--tb=no", "-rN"]
+    args = [
+        str(SMOKE_TESTS_DIR),
+        f"--stack={stack}",
+        f"--rootdir={REPO_ROOT}",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--tb=no",
+        "-rN",
+    ]
     if report:
         args.append(f"--smoke-report={Path(report).resolve()}")
     if workers not in ("", "0"):
@@ -29,8 +38,9 @@ def pytest_args(stack: str, report: str | Path | None = None, workers: str = DEF
     return args + list(extra)
 
 
-def run(stack: str, report: str | Path | None = None, workers: str = DEFAULT_WORKERS,
-        extra: Sequence[str] = ()) -> int:
+def run(
+    stack: str, report: str | Path | None = None, workers: str = DEFAULT_WORKERS, extra: Sequence[str] = ()
+) -> int:
     """0 every check passed, 1 a check failed, 2 the stack could not be checked (pytest's own usage or
     internal errors included)."""
     code = int(pytest.main(pytest_args(stack, report, workers, extra)))

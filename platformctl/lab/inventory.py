@@ -39,8 +39,10 @@ def group_layout(nodes: list[str]) -> dict[str, list[str]]:
 def render(lab: LabConfig) -> dict[str, Any]:
     nodes = lab.node_names()
     layout = group_layout(nodes)
-    ssh_args = (f"-o UserKnownHostsFile={lab.known_hosts} -o StrictHostKeyChecking=yes "
-                "-o ControlMaster=auto -o ControlPersist=60s")
+    ssh_args = (
+        f"-o UserKnownHostsFile={lab.known_hosts} -o StrictHostKeyChecking=yes "
+        "-o ControlMaster=auto -o ControlPersist=60s"
+    )
     children: dict[str, Any] = {
         group: {"hosts": {name: None for name in members}} for group, members in layout.items()
     }

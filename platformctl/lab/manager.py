@@ -32,8 +32,9 @@ class UpReport:
     per_node_ready_s: dict[str, float] = field(default_factory=dict)
 
 
-def up(nodes_count: int = config.DEFAULT_NODES, lab_id: str | None = None,
-       progress: Progress = _quiet) -> UpReport:
+def up(
+    nodes_count: int = config.DEFAULT_NODES, lab_id: str | None = None, progress: Progress = _quiet
+) -> UpReport:
     """Bring the lab to N SSH-ready nodes; every step checks before it acts, so a re-run resumes."""
     started = time.monotonic()
     prereqs.ensure(install=True)
@@ -43,7 +44,7 @@ def up(nodes_count: int = config.DEFAULT_NODES, lab_id: str | None = None,
         previous = config.load(lab_id)
         lab.save()
     if previous is not None and previous.nodes > lab.nodes:
-        for extra in previous.node_names()[lab.nodes:]:
+        for extra in previous.node_names()[lab.nodes :]:
             progress(f"removing {extra} (lab shrinks to {lab.nodes} nodes)")
             _remove_node(previous, extra)
     progress(f"lab {lab.lab_id}: {lab.nodes} nodes on {lab.subnet}")
@@ -61,12 +62,22 @@ def up(nodes_count: int = config.DEFAULT_NODES, lab_id: str | None = None,
     _write_known_hosts(lab)
     progress(f"booted {lab.nodes} nodes; waiting for SSH")
     with ThreadPoolExecutor(max_workers=lab.nodes) as pool:
-        waits = dict(zip(lab.node_names(),
-                         pool.map(lambda n: _wait_booted(lab, n, progress), lab.node_names()), strict=True))
+        waits = dict(
+            zip(
+                lab.node_names(),
+                pool.map(lambda n: _wait_booted(lab, n, progress), lab.node_names()),
+                strict=True,
+            )
+        )
     inventory.write(lab)
     progress(f"inventory written to {lab.inventory_path}")
-    return UpReport(lab=lab, base_build_s=build_s, ssh_ready_s=time.monotonic() - ready_started,
-                    total_s=time.monotonic() - started, per_node_ready_s=waits)
+    return UpReport(
+        lab=lab,
+        base_build_s=build_s,
+        ssh_ready_s=time.monotonic() - ready_started,
+        total_s=time.monotonic() - started,
+        per_node_ready_s=waits,
+    )
 
 
 def _wait_booted(lab: LabConfig, node: str, progress: Progress) -> float:
@@ -84,8 +95,20 @@ def _ensure_ssh_key(lab: LabConfig) -> None:
     if lab.ssh_key.exists():
         return
     lab.ssh_key.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"platformctl@{lab.lab_id}",
-         "-f", str(lab.ssh_key)])
+    run(
+        [
+            "ssh-keygen",
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            f"platformctl@{lab.lab_id}",
+            "-f",
+            str(lab.ssh_key),
+        ]
+    )
 
 
 def _write_known_hosts(lab: LabConfig) -> None:

@@ -26,8 +26,10 @@ def host_nameservers() -> list[str]:
             if addr.version == 4 and not addr.is_loopback:
                 servers.append(parts[1])
     if not servers:
-        raise LabError("/etc/resolv.conf has no non-loopback IPv4 nameserver the lab nodes can reach; "
-                       "add one (e.g. the upstream resolver your stub forwards to)")
+        raise LabError(
+            "/etc/resolv.conf has no non-loopback IPv4 nameserver the lab nodes can reach; "
+            "add one (e.g. the upstream resolver your stub forwards to)"
+        )
     return servers
 
 
@@ -46,15 +48,65 @@ def _rules(lab: LabConfig) -> list[tuple[str, list[str]]]:
     subnet, bridge = str(lab.subnet), lab.bridge
     rules: list[tuple[str, list[str]]] = [
         ("nat", ["POSTROUTING", "-s", subnet, "!", "-o", bridge, "-j", "MASQUERADE", *tag]),
-        ("filter", ["FORWARD", "-o", bridge, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED",
-                    "-j", "ACCEPT", *tag]),
+        (
+            "filter",
+            [
+                "FORWARD",
+                "-o",
+                bridge,
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "ESTABLISHED,RELATED",
+                "-j",
+                "ACCEPT",
+                *tag,
+            ],
+        ),
     ]
     for server in host_nameservers():
         for proto in ("udp", "tcp"):
-            rules.append(("filter", ["FORWARD", "-i", bridge, "-d", server, "-p", proto, "--dport", "53",
-                                     "-j", "ACCEPT", *tag]))
-    rules.append(("filter", ["FORWARD", "-i", bridge, "!", "-o", bridge, "-p", "tcp", "-m", "multiport",
-                             "--dports", "80,443", "-j", "ACCEPT", *tag]))
+            rules.append(
+                (
+                    "filter",
+                    [
+                        "FORWARD",
+                        "-i",
+                        bridge,
+                        "-d",
+                        server,
+                        "-p",
+                        proto,
+                        "--dport",
+                        "53",
+                        "-j",
+                        "ACCEPT",
+                        *tag,
+                    ],
+                )
+            )
+    rules.append(
+        (
+            "filter",
+            [
+                "FORWARD",
+                "-i",
+                bridge,
+                "!",
+                "-o",
+                bridge,
+                "-p",
+                "tcp",
+                "-m",
+                "multiport",
+                "--dports",
+                "80,443",
+                "-j",
+                "ACCEPT",
+                *tag,
+            ],
+        )
+    )
     rules.append(("filter", ["FORWARD", "-i", bridge, "!", "-o", bridge, "-j", "DROP", *tag]))
     return rules
 

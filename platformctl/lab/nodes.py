@@ -56,8 +56,17 @@ def mount_root(lab: LabConfig, node: str, base: Path) -> Path:
     for path in (upper, work, merged):
         path.mkdir(parents=True, exist_ok=True)
     if not is_mounted(merged):
-        run(["mount", "-t", "overlay", f"plab-{lab.machine_name(node)}", "-o",
-             f"lowerdir={base},upperdir={upper},workdir={work}", str(merged)])
+        run(
+            [
+                "mount",
+                "-t",
+                "overlay",
+                f"plab-{lab.machine_name(node)}",
+                "-o",
+                f"lowerdir={base},upperdir={upper},workdir={work}",
+                str(merged),
+            ]
+        )
     return merged
 
 
@@ -94,12 +103,24 @@ def boot(lab: LabConfig, node: str) -> int:
         return pid
     log = open(lab.node_dir(node) / "console.log", "ab")  # noqa: SIM115 - handed to the child process
     # Not --quiet: nspawn's own status and errors ("Container ... failed with error code N") go in the log.
-    cmd = ["systemd-nspawn", "-D", str(_merged(lab, node)), "-M", lab.machine_name(node),
-           f"--hostname={node}", "--boot", "--register=no", "--keep-unit", "--resolv-conf=off",
-           "--link-journal=no", "--timezone=off",
-           f"--network-namespace-path=/run/netns/{lab.netns(node)}"]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    cmd = [
+        "systemd-nspawn",
+        "-D",
+        str(_merged(lab, node)),
+        "-M",
+        lab.machine_name(node),
+        f"--hostname={node}",
+        "--boot",
+        "--register=no",
+        "--keep-unit",
+        "--resolv-conf=off",
+        "--link-journal=no",
+        "--timezone=off",
+        f"--network-namespace-path=/run/netns/{lab.netns(node)}",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     log.close()
     _pid_file(lab, node).write_text(f"{proc.pid}\n")
     return proc.pid
@@ -130,8 +151,10 @@ def wait_for_ssh(lab: LabConfig, node: str, timeout: float = BOOT_TIMEOUT_S) -> 
     while time.monotonic() < deadline:
         if running_pid(lab, node) is None:
             tail = (lab.node_dir(node) / "console.log").read_text(errors="replace")[-2000:]
-            raise NodeExited(f"{node}: systemd-nspawn exited during boot ({_exit_status(lab, node)}); "
-                             f"console tail:\n{tail}")
+            raise NodeExited(
+                f"{node}: systemd-nspawn exited during boot ({_exit_status(lab, node)}); "
+                f"console tail:\n{tail}"
+            )
         try:
             with socket.create_connection((address, 22), timeout=1):
                 pass
@@ -141,14 +164,29 @@ def wait_for_ssh(lab: LabConfig, node: str, timeout: float = BOOT_TIMEOUT_S) -> 
         if succeeds(ssh_command(lab, node, "true")):
             return time.monotonic() - started
         time.sleep(0.2)
-    raise LabError(f"{node} ({address}): SSH not ready within {timeout:.0f} s; "
-                   f"see {lab.node_dir(node) / 'console.log'}")
+    raise LabError(
+        f"{node} ({address}): SSH not ready within {timeout:.0f} s; see {lab.node_dir(node) / 'console.log'}"
+    )
 
 
 def ssh_command(lab: LabConfig, node: str, *remote: str) -> list[str]:
-    return ["ssh", "-i", str(lab.ssh_key), "-o", f"UserKnownHostsFile={lab.known_hosts}",
-            "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
-            "-o", "LogLevel=ERROR", f"root@{lab.node_ip(node)}", *remote]
+    return [
+        "ssh",
+        "-i",
+        str(lab.ssh_key),
+        "-o",
+        f"UserKnownHostsFile={lab.known_hosts}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=5",
+        "-o",
+        "LogLevel=ERROR",
+        f"root@{lab.node_ip(node)}",
+        *remote,
+    ]
 
 
 def stop(lab: LabConfig, node: str, timeout: float = STOP_TIMEOUT_S) -> None:

@@ -31,8 +31,14 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 
 def cache_key() -> str:
-    recipe = "|".join([versions.LAB_DEBIAN_SUITE, versions.LAB_DEBIAN_MIRROR,
-                       *versions.LAB_BASE_PACKAGES, str(versions.LAB_ROOTFS_RECIPE)])
+    recipe = "|".join(
+        [
+            versions.LAB_DEBIAN_SUITE,
+            versions.LAB_DEBIAN_MIRROR,
+            *versions.LAB_BASE_PACKAGES,
+            str(versions.LAB_ROOTFS_RECIPE),
+        ]
+    )
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
@@ -53,8 +59,17 @@ def ensure_base(rebuild: bool = False, cache_root: Path = CACHE_ROOT) -> tuple[P
     staging = target.with_name(target.name + ".building")
     shutil.rmtree(staging, ignore_errors=True)
     staging.parent.mkdir(parents=True, exist_ok=True)
-    run(["debootstrap", "--variant=minbase", f"--include={','.join(versions.LAB_BASE_PACKAGES)}",
-         versions.LAB_DEBIAN_SUITE, str(staging), versions.LAB_DEBIAN_MIRROR], timeout=1200)
+    run(
+        [
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={','.join(versions.LAB_BASE_PACKAGES)}",
+            versions.LAB_DEBIAN_SUITE,
+            str(staging),
+            versions.LAB_DEBIAN_MIRROR,
+        ],
+        timeout=1200,
+    )
     _finish_base(staging)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
@@ -66,9 +81,13 @@ def _finish_base(root: Path) -> None:
     """Make the debootstrapped tree a neutral server image: per-node identity is added at node creation."""
     sources = root / "etc" / "apt" / "sources.list"
     sources.unlink(missing_ok=True)
-    (root / "etc" / "apt" / "sources.list.d" / "debian.sources").write_text(APT_SOURCES.format(
-        mirror=versions.LAB_DEBIAN_MIRROR, security=versions.LAB_DEBIAN_SECURITY_MIRROR,
-        suite=versions.LAB_DEBIAN_SUITE))
+    (root / "etc" / "apt" / "sources.list.d" / "debian.sources").write_text(
+        APT_SOURCES.format(
+            mirror=versions.LAB_DEBIAN_MIRROR,
+            security=versions.LAB_DEBIAN_SECURITY_MIRROR,
+            suite=versions.LAB_DEBIAN_SUITE,
+        )
+    )
     # Host keys are generated per node; a shared key would make every node the same SSH identity.
     for key in (root / "etc" / "ssh").glob("ssh_host_*"):
         key.unlink()

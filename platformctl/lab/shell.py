@@ -10,12 +10,14 @@ class LabError(RuntimeError):
     """A lab operation failed; the message names the step and, where known, the fix."""
 
 
-def run(cmd: Sequence[str], *, check: bool = True, input_text: str | None = None,
-        timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: Sequence[str], *, check: bool = True, input_text: str | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run a command, capture its output, and raise LabError with stderr when it fails."""
     try:
-        proc = subprocess.run(list(cmd), capture_output=True, text=True, input=input_text,
-                              timeout=timeout, check=False)
+        proc = subprocess.run(
+            list(cmd), capture_output=True, text=True, input=input_text, timeout=timeout, check=False
+        )
     except FileNotFoundError as exc:
         raise LabError(f"{cmd[0]}: command not found (run `platformctl lab prereqs --install`)") from exc
     except subprocess.TimeoutExpired as exc:

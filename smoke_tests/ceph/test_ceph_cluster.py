@@ -59,8 +59,11 @@ def cluster(host: Host) -> dict[str, Any] | str:
     failed = {name: a for name, a in answers.items() if a["rc"] != 0}
     if failed:
         name, answer = next(iter(failed.items()))
-        reason = ("timed out (no monitor quorum?)" if answer["rc"] == 124
-                  else answer["err"] or f"exit {answer['rc']}")
+        reason = (
+            "timed out (no monitor quorum?)"
+            if answer["rc"] == 124
+            else answer["err"] or f"exit {answer['rc']}"
+        )
         return f"`ceph {QUERIES[name]}` failed: {reason}"
     return {name: json.loads(a["out"]) for name, a in answers.items()}
 
@@ -75,8 +78,9 @@ def state(cluster: dict[str, Any] | str) -> dict[str, Any]:
 def test_mon_service_active(host: Host, inventory_hostname: str) -> None:
     unit = f"ceph-mon@{inventory_hostname}.service"
     state = facts.unit_state(host, unit)
-    assert state["ActiveState"] == "active" and state["UnitFileState"] == "enabled", \
+    assert state["ActiveState"] == "active" and state["UnitFileState"] == "enabled", (
         f"monitor mon.{inventory_hostname}: {unit} is {facts.describe_unit(state)}, want active and enabled"
+    )
 
 
 def test_cluster_reachable(cluster: dict[str, Any] | str) -> None:
@@ -85,8 +89,9 @@ def test_cluster_reachable(cluster: dict[str, Any] | str) -> None:
 
 def test_health(state: dict[str, Any], role_vars: RoleVars, smoke_note: Callable[[str], None]) -> None:
     """HEALTH_OK, or HEALTH_WARN whose every check is listed in ceph_common_health_accepted with a reason."""
-    accepted = {str(a["check"]): str(a.get("reason", ""))
-                for a in role_vars["ceph_common_health_accepted"] or []}
+    accepted = {
+        str(a["check"]): str(a.get("reason", "")) for a in role_vars["ceph_common_health_accepted"] or []
+    }
     unreasoned = [code for code, reason in accepted.items() if not reason.strip()]
     assert not unreasoned, f"ceph_common_health_accepted lists {', '.join(unreasoned)} without a reason"
     health = state["health"]
@@ -97,11 +102,14 @@ def test_health(state: dict[str, Any], role_vars: RoleVars, smoke_note: Callable
             continue
         details = [d.get("message", "") for d in check.get("detail", [])][:5]
         summary = check.get("summary", {}).get("message", "")
-        problems.append(f"{code} ({check.get('severity', '?')}): {summary}"
-                        + (f" [{'; '.join(details)}]" if details else ""))
+        problems.append(
+            f"{code} ({check.get('severity', '?')}): {summary}"
+            + (f" [{'; '.join(details)}]" if details else "")
+        )
     status = health.get("status", "unknown")
-    assert status == "HEALTH_OK" or (not problems and status == "HEALTH_WARN" and checks), \
-        f"{status}: " + (" | ".join(problems) or "no health checks reported")
+    assert status == "HEALTH_OK" or (not problems and status == "HEALTH_WARN" and checks), f"{status}: " + (
+        " | ".join(problems) or "no health checks reported"
+    )
     if checks:
         smoke_note("accepted warnings: " + "; ".join(f"{code} ({accepted[code]})" for code in sorted(checks)))
 
@@ -110,15 +118,18 @@ def test_mons_in_quorum(state: dict[str, Any]) -> None:
     quorum = state["quorum"]
     names = [mon["name"] for mon in quorum.get("monmap", {}).get("mons", [])]
     out = [f"mon.{name}" for name in names if name not in quorum.get("quorum_names", [])]
-    assert names and not out, (f"monitors out of quorum: {', '.join(out) or 'all'} "
-                               f"(quorum: {', '.join(quorum.get('quorum_names', [])) or 'none'})")
+    assert names and not out, (
+        f"monitors out of quorum: {', '.join(out) or 'all'} "
+        f"(quorum: {', '.join(quorum.get('quorum_names', [])) or 'none'})"
+    )
 
 
 def test_mgr_active(state: dict[str, Any]) -> None:
     mgr = state["mgr"]
     assert mgr.get("available") and mgr.get("active_name"), (
         f"no manager is active (mgr.{mgr.get('active_name') or 'none'} not available, "
-        f"{mgr.get('num_standby', 0)} standby): see the ceph-mgr@ units on the ceph_mgr hosts")
+        f"{mgr.get('num_standby', 0)} standby): see the ceph-mgr@ units on the ceph_mgr hosts"
+    )
 
 
 def osd_hosts(tree: dict[str, Any]) -> dict[int, str]:
@@ -159,8 +170,10 @@ def test_pgs_active_clean(state: dict[str, Any]) -> None:
             unclean[pools.get(pg["pgid"].split(".")[0], f"pool {pg['pgid'].split('.')[0]}")][pg["state"]] += 1
     assert stats, "the cluster reports no placement groups"
     count = sum(sum(states.values()) for states in unclean.values())
-    by_pool = [f"pool {pool}: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
-               for pool, states in sorted(unclean.items())]
+    by_pool = [
+        f"pool {pool}: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+        for pool, states in sorted(unclean.items())
+    ]
     assert not unclean, f"{count} of {len(stats)} PGs not active+clean: " + "; ".join(by_pool)
 
 
@@ -169,13 +182,17 @@ def test_capacity_below_threshold(state: dict[str, Any], role_vars: RoleVars) ->
     df = state["df"]
     raw = 100 * float(df["stats"].get("total_used_raw_ratio", 0))
     full = [f"raw capacity {raw:.1f}% used"] if raw >= limit else []
-    full += [f"pool {p['name']} {100 * float(p['stats'].get('percent_used', 0)):.1f}% used"
-             for p in df.get("pools", []) if 100 * float(p["stats"].get("percent_used", 0)) >= limit]
+    full += [
+        f"pool {p['name']} {100 * float(p['stats'].get('percent_used', 0)):.1f}% used"
+        for p in df.get("pools", [])
+        if 100 * float(p["stats"].get("percent_used", 0)) >= limit
+    ]
     assert not full, f"above ceph_common_max_used_percent ({limit:g}%): " + "; ".join(full)
 
 
-def test_filesystems_served(state: dict[str, Any], inventory: Inventory,
-                            smoke_note: Callable[[str], None]) -> None:
+def test_filesystems_served(
+    state: dict[str, Any], inventory: Inventory, smoke_note: Callable[[str], None]
+) -> None:
     """Every CephFS file system has as many active MDS daemons as its max_mds."""
     filesystems = state["fs"].get("filesystems", [])
     if not filesystems:
@@ -190,6 +207,8 @@ def test_filesystems_served(state: dict[str, Any], inventory: Inventory,
             states = ", ".join(f"mds.{n} {st}" for n, st in sorted(daemons.items())) or "no MDS daemon up"
             hosts = ", ".join(inventory.hosts("ceph_mds")) or "none"
             states += f"; ceph_mds hosts: {hosts}, units ceph-mds@<host>"
-            bad.append(f"file system {mdsmap.get('fs_name', fs.get('id'))}: {len(active)} of "
-                       f"{mdsmap.get('max_mds', 1)} ranks active ({states})")
+            bad.append(
+                f"file system {mdsmap.get('fs_name', fs.get('id'))}: {len(active)} of "
+                f"{mdsmap.get('max_mds', 1)} ranks active ({states})"
+            )
     assert not bad, "; ".join(bad)

@@ -14,5 +14,6 @@ pytestmark = pytest.mark.smoke(group="ceph_mgr")
 def test_mgr_service_active(host: Host, inventory_hostname: str) -> None:
     unit = f"ceph-mgr@{inventory_hostname}.service"
     state = facts.unit_state(host, unit)
-    assert state["ActiveState"] == "active" and state["UnitFileState"] == "enabled", \
+    assert state["ActiveState"] == "active" and state["UnitFileState"] == "enabled", (
         f"manager mgr.{inventory_hostname}: {unit} is {facts.describe_unit(state)}, want active and enabled"
+    )

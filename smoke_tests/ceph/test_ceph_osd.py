@@ -27,8 +27,10 @@ def osd_ids(host: Host) -> list[int]:
 def test_osd_count(osd_ids: list[int], role_vars: RoleVars, inventory_hostname: str) -> None:
     want = len(role_vars["ceph_osd_devices"] or []) + int(role_vars["ceph_osd_file_count"])
     have = ", ".join(f"osd.{i}" for i in osd_ids) or "none"
-    assert len(osd_ids) >= want, (f"{inventory_hostname} has {len(osd_ids)} OSDs ({have}), want {want} "
-                                  f"(ceph_osd_devices + ceph_osd_file_count)")
+    assert len(osd_ids) >= want, (
+        f"{inventory_hostname} has {len(osd_ids)} OSDs ({have}), want {want} "
+        f"(ceph_osd_devices + ceph_osd_file_count)"
+    )
 
 
 def test_osd_services_active(host: Host, osd_ids: list[int]) -> None:

@@ -27,8 +27,12 @@ from smoke_tests.rolevars import RoleVars
 pytestmark = pytest.mark.smoke(group="ceph_rgw", role="ceph_rgw")
 
 OBJECT_BYTES = 1024 * 1024
-S3_CONFIG = Config(s3={"addressing_style": "path"}, connect_timeout=5, read_timeout=20,
-                   retries={"max_attempts": 1, "mode": "standard"})
+S3_CONFIG = Config(
+    s3={"addressing_style": "path"},
+    connect_timeout=5,
+    read_timeout=20,
+    retries={"max_attempts": 1, "mode": "standard"},
+)
 
 
 def endpoint(inventory: Inventory, host: str, role_vars: RoleVars) -> str:
@@ -40,20 +44,28 @@ def endpoint(inventory: Inventory, host: str, role_vars: RoleVars) -> str:
 def test_rgw_service_active(host: Host, inventory_hostname: str) -> None:
     unit = f"ceph-radosgw@rgw.{inventory_hostname}.service"
     state = facts.unit_state(host, unit)
-    assert state["ActiveState"] == "active" and state["UnitFileState"] == "enabled", \
+    assert state["ActiveState"] == "active" and state["UnitFileState"] == "enabled", (
         f"gateway rgw.{inventory_hostname}: {unit} is {facts.describe_unit(state)}, want active and enabled"
+    )
 
 
-def test_s3_round_trip(host: Host, inventory: Inventory, inventory_hostname: str,
-                       role_vars: RoleVars) -> None:
+def test_s3_round_trip(
+    host: Host, inventory: Inventory, inventory_hostname: str, role_vars: RoleVars
+) -> None:
     url = endpoint(inventory, inventory_hostname, role_vars)
     where = f"gateway rgw.{inventory_hostname} ({url})"
     path = role_vars["ceph_rgw_smoke_credentials_file"]
     creds_file = host.file(path)
     assert creds_file.exists, f"{where}: smoke S3 credentials {path} are missing (ceph_rgw role not applied?)"
     creds: dict[str, Any] = json.loads(creds_file.content_string)
-    s3 = boto3.client("s3", endpoint_url=url, region_name=creds["region"], config=S3_CONFIG,
-                      aws_access_key_id=creds["access_key"], aws_secret_access_key=creds["secret_key"])
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name=creds["region"],
+        config=S3_CONFIG,
+        aws_access_key_id=creds["access_key"],
+        aws_secret_access_key=creds["secret_key"],
+    )
     body = os.urandom(OBJECT_BYTES)
     key = f"smoke/{inventory_hostname}-{time.time_ns()}"
     bucket = creds["bucket"]
@@ -63,8 +75,9 @@ def test_s3_round_trip(host: Host, inventory: Inventory, inventory_hostname: str
         step = "get"
         got = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         step = "checksum"
-        assert hashlib.sha256(got).hexdigest() == hashlib.sha256(body).hexdigest(), \
+        assert hashlib.sha256(got).hexdigest() == hashlib.sha256(body).hexdigest(), (
             f"{where}: object {bucket}/{key} read back differs ({len(got)} bytes, want {len(body)})"
+        )
         step = "delete"
         s3.delete_object(Bucket=bucket, Key=key)
         step = "check the delete"

@@ -30,21 +30,30 @@ def test_chrony_enabled_and_running(host: Host, smoke_note: Callable[[str], None
     CAP_SYS_TIME (chrony.service has ConditionCapability=CAP_SYS_TIME; the host kernel keeps time then)."""
     assert host.package(CHRONY).is_installed, f"package {CHRONY} is not installed"
     state = facts.unit_state(host, f"{CHRONY}.service")
-    assert state["UnitFileState"] == "enabled", \
+    assert state["UnitFileState"] == "enabled", (
         f"{CHRONY}.service is not enabled: {facts.describe_unit(state)}"
+    )
     if state["ActiveState"] == "active":
         return
     conditions = facts.unit_conditions(host, f"{CHRONY}.service")
     only_cap_sys_time = conditions == [("ConditionCapability", False, "CAP_SYS_TIME")]
     where = facts.container(host)
-    explained = (state["ConditionResult"] == "no" and only_cap_sys_time and where is not None
-                 and not facts.has_capability(host, facts.CAP_SYS_TIME))
-    assert explained, (f"{CHRONY}.service is {facts.describe_unit(state)}, start condition result "
-                       f"{state['ConditionResult'] or 'unknown'}; not explained by a container without "
-                       f"CAP_SYS_TIME (container: {where or 'none'}, conditions: {conditions or 'none'})")
-    smoke_note(f"{CHRONY}.service enabled but not running: its only start condition, "
-               f"ConditionCapability=CAP_SYS_TIME, is unmet because this {where} container has no "
-               "CAP_SYS_TIME; the host kernel keeps the time")
+    explained = (
+        state["ConditionResult"] == "no"
+        and only_cap_sys_time
+        and where is not None
+        and not facts.has_capability(host, facts.CAP_SYS_TIME)
+    )
+    assert explained, (
+        f"{CHRONY}.service is {facts.describe_unit(state)}, start condition result "
+        f"{state['ConditionResult'] or 'unknown'}; not explained by a container without "
+        f"CAP_SYS_TIME (container: {where or 'none'}, conditions: {conditions or 'none'})"
+    )
+    smoke_note(
+        f"{CHRONY}.service enabled but not running: its only start condition, "
+        f"ConditionCapability=CAP_SYS_TIME, is unmet because this {where} container has no "
+        "CAP_SYS_TIME; the host kernel keeps the time"
+    )
 
 
 def test_timesync_servers_configured(host: Host, role_vars: RoleVars) -> None:
@@ -54,11 +63,16 @@ def test_timesync_servers_configured(host: Host, role_vars: RoleVars) -> None:
     # chronyd -p prints the effective configuration, includes resolved, wherever the role wrote it.
     out = host.run("chronyd -p")
     assert out.rc == 0, f"chronyd -p cannot parse the chrony configuration: {out.stderr.strip()}"
-    sources = {line.split()[1] for line in out.stdout.splitlines()
-               if line.split()[:1] in (["server"], ["pool"], ["peer"]) and len(line.split()) > 1}
+    sources = {
+        line.split()[1]
+        for line in out.stdout.splitlines()
+        if line.split()[:1] in (["server"], ["pool"], ["peer"]) and len(line.split()) > 1
+    }
     missing = [s for s in servers if s not in sources]
-    assert not missing, (f"chrony does not use {', '.join(missing)} (common_timesync_servers); "
-                         f"its sources: {', '.join(sorted(sources)) or 'none'}")
+    assert not missing, (
+        f"chrony does not use {', '.join(missing)} (common_timesync_servers); "
+        f"its sources: {', '.join(sorted(sources)) or 'none'}"
+    )
 
 
 def test_swap_off(host: Host) -> None:
@@ -75,10 +89,14 @@ def test_modules_load_file(host: Host, role_vars: RoleVars) -> None:
     listed = facts.config_lines(file.content_string)
     missing = [m for m in wanted if m not in listed]
     extra = [m for m in listed if m not in wanted]
-    assert not missing and not extra, (
-        f"{path} does not match common_kernel_modules: "
-        + "; ".join(part for part in (f"missing {', '.join(missing)}" if missing else "",
-                                      f"unexpected {', '.join(extra)}" if extra else "") if part))
+    assert not missing and not extra, f"{path} does not match common_kernel_modules: " + "; ".join(
+        part
+        for part in (
+            f"missing {', '.join(missing)}" if missing else "",
+            f"unexpected {', '.join(extra)}" if extra else "",
+        )
+        if part
+    )
 
 
 def test_sysctl_file(host: Host, role_vars: RoleVars) -> None:
@@ -90,17 +108,21 @@ def test_sysctl_file(host: Host, role_vars: RoleVars) -> None:
     for line in facts.config_lines(file.content_string):
         key, _, value = line.partition("=")
         written[key.strip().removeprefix("-")] = " ".join(value.split())
-    wrong = [f"{k} = {written.get(k, '(absent)')} (want {v})"
-             for k, v in wanted.items() if written.get(k) != v]
+    wrong = [
+        f"{k} = {written.get(k, '(absent)')} (want {v})" for k, v in wanted.items() if written.get(k) != v
+    ]
     extra = sorted(set(written) - set(wanted))
-    assert not wrong and not extra, (f"{path} does not match common_sysctl: "
-                                     + "; ".join(wrong + [f"unexpected {k}" for k in extra]))
+    assert not wrong and not extra, f"{path} does not match common_sysctl: " + "; ".join(
+        wrong + [f"unexpected {k}" for k in extra]
+    )
 
 
 def test_ip_forward_applied(host: Host) -> None:
     value = host.run("sysctl -n net.ipv4.ip_forward").stdout.strip()
-    assert value == "1", f"net.ipv4.ip_forward is {value or 'unreadable'} in the running kernel, want 1 " \
-                         "(pods cannot be routed)"
+    assert value == "1", (
+        f"net.ipv4.ip_forward is {value or 'unreadable'} in the running kernel, want 1 "
+        "(pods cannot be routed)"
+    )
 
 
 def test_sysctls_applied(host: Host, role_vars: RoleVars, smoke_note: Callable[[str], None]) -> None:
@@ -119,15 +141,19 @@ def test_sysctls_applied(host: Host, role_vars: RoleVars, smoke_note: Callable[[
     tolerated = {k: v for k, v in wrong.items() if where and not k.startswith("net.")}
     failed = {k: v for k, v in wrong.items() if k not in tolerated}
     assert not failed, "sysctls not applied: " + "; ".join(
-        f"{k} is {v}, want {wanted[k]}" for k, v in failed.items())
+        f"{k} is {v}, want {wanted[k]}" for k, v in failed.items()
+    )
     if tolerated:
-        smoke_note(f"kernel-wide sysctls not settable inside this {where} container (configured in "
-                   f"{role_vars['common_sysctl_file']}, applied on real hosts): "
-                   f"{', '.join(sorted(tolerated))}")
+        smoke_note(
+            f"kernel-wide sysctls not settable inside this {where} container (configured in "
+            f"{role_vars['common_sysctl_file']}, applied on real hosts): "
+            f"{', '.join(sorted(tolerated))}"
+        )
 
 
-def test_etc_hosts_lists_inventory(host: Host, role_vars: RoleVars, inventory: Inventory,
-                                  smoke_note: Callable[[str], None]) -> None:
+def test_etc_hosts_lists_inventory(
+    host: Host, role_vars: RoleVars, inventory: Inventory, smoke_note: Callable[[str], None]
+) -> None:
     """Every inventory host whose ansible_host is an IP address resolves to it (the role's managed block);
     hosts addressed by DNS name are left to DNS."""
     if not role_vars["common_manage_etc_hosts"]:

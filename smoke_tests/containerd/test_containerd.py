@@ -59,13 +59,13 @@ def test_service_active(unit: dict[str, str]) -> None:
 
 
 def test_service_enabled(unit: dict[str, str]) -> None:
-    assert unit["UnitFileState"] == "enabled", \
-        f"{UNIT} is not enabled at boot: {facts.describe_unit(unit)}"
+    assert unit["UnitFileState"] == "enabled", f"{UNIT} is not enabled at boot: {facts.describe_unit(unit)}"
 
 
 def test_config_valid(config: dict[str, Any] | str, role_vars: RoleVars) -> None:
-    assert not isinstance(config, str), \
+    assert not isinstance(config, str), (
         f"containerd cannot load {role_vars['containerd_config_file']}: {config}"
+    )
 
 
 def test_dropin_dir_imported(host: Host, role_vars: RoleVars, parsed: dict[str, Any]) -> None:
@@ -75,12 +75,14 @@ def test_dropin_dir_imported(host: Host, role_vars: RoleVars, parsed: dict[str, 
     """
     main_file = role_vars["containerd_config_file"]
     dropin = PurePosixPath(role_vars["containerd_dropin_dir"])
-    assert host.file(str(dropin)).is_directory, \
+    assert host.file(str(dropin)).is_directory, (
         f"drop-in directory {dropin} is missing (containerd_dropin_dir)"
+    )
     patterns = [str(i) for i in tomllib.loads(host.file(main_file).content_string).get("imports", [])]
     assert any(PurePosixPath(p).parent == dropin for p in patterns), (
         f"{main_file} does not import {dropin}/*: its imports are {patterns or 'empty'} "
-        "(drop-ins such as the nvidia runtime would be ignored)")
+        "(drop-ins such as the nvidia runtime would be ignored)"
+    )
     present = host.run("find %s -maxdepth 1 -name '*.toml' -type f", str(dropin)).stdout.split()
     loaded = {str(i) for i in parsed.get("imports", [])}
     ignored = [f for f in present if f not in loaded]
@@ -93,23 +95,27 @@ def test_systemd_cgroup(parsed: dict[str, Any], role_vars: RoleVars) -> None:
     runtime = cri.get("default_runtime_name", "runc")
     have = cri.get("runtimes", {}).get(runtime, {}).get("options", {}).get("SystemdCgroup")
     shown = "unset" if have is None else str(have).lower()
-    assert have is want, (f"runtime {runtime}: SystemdCgroup is {shown}, want {str(want).lower()} "
-                          "(containerd_systemd_cgroup)")
+    assert have is want, (
+        f"runtime {runtime}: SystemdCgroup is {shown}, want {str(want).lower()} (containerd_systemd_cgroup)"
+    )
 
 
 def test_cri_socket_answering(host: Host, role_vars: RoleVars, running: None) -> None:
     socket = role_vars["containerd_socket"]
     out = host.run(f"timeout {CTR_TIMEOUT_S} ctr --address %s version", socket)
-    assert out.rc == 0 and "Server:" in out.stdout, (
-        f"containerd does not answer on {socket}: "
-        + ("timed out" if out.rc == 124 else (out.stderr.strip().splitlines() or [f"exit {out.rc}"])[-1]))
+    assert out.rc == 0 and "Server:" in out.stdout, f"containerd does not answer on {socket}: " + (
+        "timed out" if out.rc == 124 else (out.stderr.strip().splitlines() or [f"exit {out.rc}"])[-1]
+    )
 
 
 def test_cri_plugin_ok(host: Host, role_vars: RoleVars, running: None) -> None:
     socket = role_vars["containerd_socket"]
     out = host.run(f"timeout {CTR_TIMEOUT_S} ctr --address %s plugins ls", socket)
     assert out.rc == 0, f"ctr plugins ls failed on {socket}: {out.stderr.strip() or f'exit {out.rc}'}"
-    status = next((line.split()[-1] for line in out.stdout.splitlines()
-                   if line.split()[:2] == list(CRI_PLUGIN)), None)
-    assert status == "ok", (f"CRI plugin {'.'.join(CRI_PLUGIN)} is {status or 'not loaded'}, want ok "
-                            f"(the kubelet cannot use this containerd)")
+    status = next(
+        (line.split()[-1] for line in out.stdout.splitlines() if line.split()[:2] == list(CRI_PLUGIN)), None
+    )
+    assert status == "ok", (
+        f"CRI plugin {'.'.join(CRI_PLUGIN)} is {status or 'not loaded'}, want ok "
+        f"(the kubelet cannot use this containerd)"
+    )

@@ -82,8 +82,10 @@ class Cluster:
 def _etcdctl(role_vars: RoleVars, endpoints: list[str], args: str) -> str:
     pki = role_vars["etcd_pki_dir"]
     tls = f"--cacert={pki}/ca.crt --cert={pki}/client.crt --key={pki}/client.key"
-    return (f"timeout {CALL_TIMEOUT} etcdctl {tls} --dial-timeout={DIAL_TIMEOUT} "
-            f"--command-timeout={COMMAND_TIMEOUT} --endpoints={shlex.quote(','.join(endpoints))} {args}")
+    return (
+        f"timeout {CALL_TIMEOUT} etcdctl {tls} --dial-timeout={DIAL_TIMEOUT} "
+        f"--command-timeout={COMMAND_TIMEOUT} --endpoints={shlex.quote(','.join(endpoints))} {args}"
+    )
 
 
 def _sections(text: str) -> dict[str, str]:
@@ -91,7 +93,7 @@ def _sections(text: str) -> dict[str, str]:
     current = None
     for line in text.splitlines():
         if line.startswith(SECTION):
-            current = line[len(SECTION):].strip()
+            current = line[len(SECTION) :].strip()
             out[current] = []
         elif current:
             out[current].append(line)
@@ -114,17 +116,19 @@ def _json(text: str, kind: type) -> Any:
 def cluster(host: Host, role_vars: RoleVars, inventory_hostname: str) -> Cluster:
     path = role_vars["etcd_endpoints_file"]
     endpoints_file = host.file(path)
-    assert endpoints_file.exists, \
+    assert endpoints_file.exists, (
         f"endpoints file {path} is missing (etcd_endpoints_file): run playbooks/etcd.yml"
+    )
     endpoints: dict[str, str] = json.loads(endpoints_file.content_string)
     urls = list(endpoints.values())
     # All calls at once: a dead endpoint costs a full command timeout, and endpoint status asks in turn.
     calls = [("health", _etcdctl(role_vars, urls, "endpoint health -w json"))]
-    calls += [(f"status {i}", _etcdctl(role_vars, [url], "endpoint status -w json"))
-              for i, url in enumerate(urls)]
+    calls += [
+        (f"status {i}", _etcdctl(role_vars, [url], "endpoint status -w json")) for i, url in enumerate(urls)
+    ]
     calls += [("alarms", _etcdctl(role_vars, urls, "alarm list -w json"))]
-    script = ['d=$(mktemp -d)']
-    script += [f"{cmd} > \"$d/{i}\" 2>&1 &" for i, (_, cmd) in enumerate(calls)]
+    script = ["d=$(mktemp -d)"]
+    script += [f'{cmd} > "$d/{i}" 2>&1 &' for i, (_, cmd) in enumerate(calls)]
     script += ["wait"]
     script += [f"echo '{SECTION}{name}'; cat \"$d/{i}\"" for i, (name, _) in enumerate(calls)]
     script += ['rm -rf "$d"']
@@ -180,15 +184,19 @@ def test_member_healthy(host: Host, cluster: Cluster) -> None:
 
 
 def test_cluster_quorate(cluster: Cluster) -> None:
-    assert cluster.quorate, (f"quorum lost: {cluster.summary()}, {cluster.quorum} of "
-                             f"{len(cluster.endpoints)} needed; writes and linearizable reads fail")
+    assert cluster.quorate, (
+        f"quorum lost: {cluster.summary()}, {cluster.quorum} of "
+        f"{len(cluster.endpoints)} needed; writes and linearizable reads fail"
+    )
 
 
 def test_one_leader_one_term(cluster: Cluster, quorate: None) -> None:
     leaders = {s.get("leader", 0) for s in cluster.status.values()}
     terms = {s["raftTerm"] for s in cluster.status.values()}
-    views = ", ".join(f"{n}: leader {cluster.name_of_id(s.get('leader', 0))} term {s['raftTerm']}"
-                      for n, s in sorted(cluster.status.items()))
+    views = ", ".join(
+        f"{n}: leader {cluster.name_of_id(s.get('leader', 0))} term {s['raftTerm']}"
+        for n, s in sorted(cluster.status.items())
+    )
     assert len(leaders) == 1 and 0 not in leaders, f"members disagree on the leader: {views}"
     assert len(terms) == 1, f"members disagree on the raft term: {views}"
 
@@ -205,7 +213,8 @@ def test_hashkv_agree(host: Host, role_vars: RoleVars, cluster: Cluster, quorate
     assert len(set(hashes.values())) == 1, (
         f"members disagree on the key-value hash at revision {revision}: "
         + ", ".join(f"{n} {h}" for n, h in sorted(hashes.items()))
-        + "; a member whose data diverged must be replaced (playbooks/etcd_replace_member.yml)")
+        + "; a member whose data diverged must be replaced (playbooks/etcd_replace_member.yml)"
+    )
 
 
 def test_no_alarms(host: Host, cluster: Cluster, role_vars: RoleVars, quorate: None) -> None:
@@ -220,9 +229,11 @@ def test_no_alarms(host: Host, cluster: Cluster, role_vars: RoleVars, quorate: N
     if "NOSPACE" in kinds:
         config = yaml.safe_load(host.file(role_vars["etcd_config_file"]).content_string) or {}
         quota = config.get("quota-backend-bytes", "unknown")
-        detail = (f"; database {status['dbSize']} bytes, quota {quota} "
-                  "(etcd_quota_backend_bytes): the cluster refuses writes until space is freed (compaction, "
-                  "playbooks/etcd_defrag.yml disarms) or the quota is raised")
+        detail = (
+            f"; database {status['dbSize']} bytes, quota {quota} "
+            "(etcd_quota_backend_bytes): the cluster refuses writes until space is freed (compaction, "
+            "playbooks/etcd_defrag.yml disarms) or the quota is raised"
+        )
     raise AssertionError(f"alarm {', '.join(kinds)} raised by member {cluster.member}{detail}")
 
 
@@ -230,8 +241,11 @@ def test_certificates_valid(host: Host, role_vars: RoleVars, inventory_hostname:
     pki = role_vars["etcd_pki_dir"]
     want_days = int(role_vars["etcd_cert_min_valid_days"])
     paths = [f"{pki}/{name}.crt" for name in CERTS]
-    out = host.run("for f in " + " ".join(shlex.quote(p) for p in paths)
-                   + '; do printf "%s " "$f"; openssl x509 -noout -enddate -in "$f" 2>&1 | head -1; done')
+    out = host.run(
+        "for f in "
+        + " ".join(shlex.quote(p) for p in paths)
+        + '; do printf "%s " "$f"; openssl x509 -noout -enddate -in "$f" 2>&1 | head -1; done'
+    )
     now = datetime.now(UTC)
     problems = []
     for line in out.stdout.splitlines():
@@ -243,11 +257,14 @@ def test_certificates_valid(host: Host, role_vars: RoleVars, inventory_hostname:
         days = (not_after.replace(tzinfo=UTC) - now).total_seconds() / 86400
         if days < want_days:
             problems.append(f"{path} expires in {days:.0f} days ({not_after:%Y-%m-%d})")
-    assert len(out.stdout.splitlines()) == len(paths), \
+    assert len(out.stdout.splitlines()) == len(paths), (
         f"cannot read certificates in {pki}: {out.stderr.strip()}"
-    assert not problems, (f"member {inventory_hostname}: {'; '.join(problems)}, want at least {want_days} "
-                          "days (etcd_cert_min_valid_days); playbooks/etcd.yml renews certificates within "
-                          f"{role_vars['etcd_cert_renew_days']} days of expiry")
+    )
+    assert not problems, (
+        f"member {inventory_hostname}: {'; '.join(problems)}, want at least {want_days} "
+        "days (etcd_cert_min_valid_days); playbooks/etcd.yml renews certificates within "
+        f"{role_vars['etcd_cert_renew_days']} days of expiry"
+    )
 
 
 @pytest.fixture
@@ -258,30 +275,37 @@ def snapshots_enabled(role_vars: RoleVars) -> None:
 
 def test_snapshot_timer_active(host: Host, snapshots_enabled: None) -> None:
     state = facts.unit_state(host, SNAPSHOT_TIMER)
-    assert state["ActiveState"] == "active" and state["UnitFileState"] == "enabled", \
+    assert state["ActiveState"] == "active" and state["UnitFileState"] == "enabled", (
         f"{SNAPSHOT_TIMER} is {facts.describe_unit(state)}, want active and enabled"
+    )
 
 
-def test_snapshot_recent(host: Host, role_vars: RoleVars, inventory_hostname: str,
-                         snapshots_enabled: None) -> None:
+def test_snapshot_recent(
+    host: Host, role_vars: RoleVars, inventory_hostname: str, snapshots_enabled: None
+) -> None:
     directory = role_vars["etcd_snapshot_dir"]
     max_age_min = int(role_vars["etcd_snapshot_max_age_minutes"])
     pattern = shlex.quote(inventory_hostname + "-*.db")
-    out = host.run(f"find {shlex.quote(directory)} -maxdepth 1 -name {pattern} -printf '%T@ %f\\n' "
-                   "| sort -n | tail -1")
+    out = host.run(
+        f"find {shlex.quote(directory)} -maxdepth 1 -name {pattern} -printf '%T@ %f\\n' | sort -n | tail -1"
+    )
     if not out.stdout.strip():
-        raise AssertionError(f"member {inventory_hostname} has no snapshot in {directory} "
-                             f"(etcd_snapshot_dir); see journalctl -u {SNAPSHOT_SERVICE}")
+        raise AssertionError(
+            f"member {inventory_hostname} has no snapshot in {directory} "
+            f"(etcd_snapshot_dir); see journalctl -u {SNAPSHOT_SERVICE}"
+        )
     stamp, name = out.stdout.split(maxsplit=1)
     age_min = (time.time() - float(stamp)) / 60
     assert age_min <= max_age_min, (
         f"member {inventory_hostname}: newest snapshot {directory}/{name.strip()} is {age_min:.0f} min old, "
         f"the schedule allows {max_age_min} (etcd_snapshot_max_age_minutes); "
-        f"see journalctl -u {SNAPSHOT_SERVICE}")
+        f"see journalctl -u {SNAPSHOT_SERVICE}"
+    )
 
 
-def test_snapshot_last_run_ok(host: Host, role_vars: RoleVars, inventory_hostname: str,
-                              snapshots_enabled: None) -> None:
+def test_snapshot_last_run_ok(
+    host: Host, role_vars: RoleVars, inventory_hostname: str, snapshots_enabled: None
+) -> None:
     """The last run took, verified and copied its snapshot everywhere configured."""
     path = f"{role_vars['etcd_snapshot_dir']}/last-run.json"
     last = host.file(path)
@@ -289,5 +313,6 @@ def test_snapshot_last_run_ok(host: Host, role_vars: RoleVars, inventory_hostnam
         raise AssertionError(f"member {inventory_hostname} has never run {SNAPSHOT_SERVICE} ({path} missing)")
     outcome = json.loads(last.content_string)
     errors = "; ".join(outcome.get("errors", [])) or "unknown error"
-    assert outcome.get("ok"), \
+    assert outcome.get("ok"), (
         f"member {inventory_hostname}: the snapshot run of {outcome.get('time')} failed: {errors}"
+    )

@@ -62,8 +62,11 @@ def torch_check():
         total = float((a + a).sum().item())
         want = float(N * (N - 1))
         results.append(abs(total - want) / want < 1e-4)
-    return {"ok": all(results) and bool(results), "method": "pytorch",
-            "detail": f"sum(2*arange({N})) on {len(results)} GPU(s): {results}"}
+    return {
+        "ok": all(results) and bool(results),
+        "method": "pytorch",
+        "detail": f"sum(2*arange({N})) on {len(results)} GPU(s): {results}",
+    }
 
 
 def driver_api_check():
@@ -107,9 +110,12 @@ def driver_api_check():
                 call("cuMemFree_v2", ptr)
         finally:
             cuda.cuCtxDestroy_v2(context)
-    return {"ok": count.value > 0 and not bad_devices, "method": "cuda-driver-api",
-            "detail": f"vector add of {N} floats on {count.value} GPU(s); "
-                      f"wrong results on {bad_devices or 'none'}"}
+    return {
+        "ok": count.value > 0 and not bad_devices,
+        "method": "cuda-driver-api",
+        "detail": f"vector add of {N} floats on {count.value} GPU(s); "
+        f"wrong results on {bad_devices or 'none'}",
+    }
 
 
 def main():

@@ -63,8 +63,9 @@ def gpus(pci_gpus: list[dict[str, str]]) -> list[dict[str, str]]:
 @pytest.fixture(scope="module")
 def smi(host: Host) -> dict[str, object]:
     """nvidia-smi's per-GPU index, driver version and UUID, or the error that stopped it."""
-    out = host.run(f"timeout {SMI_TIMEOUT_S} nvidia-smi --query-gpu=index,driver_version,uuid "
-                   "--format=csv,noheader")
+    out = host.run(
+        f"timeout {SMI_TIMEOUT_S} nvidia-smi --query-gpu=index,driver_version,uuid --format=csv,noheader"
+    )
     if out.rc != 0:
         return {"error": (out.stderr.strip() or out.stdout.strip() or f"exit {out.rc}").splitlines()[-1]}
     rows = [[field.strip() for field in line.split(",")] for line in out.stdout.splitlines() if line.strip()]
@@ -87,16 +88,18 @@ def test_driver_modules_loaded(host: Host, gpus, role_vars: RoleVars) -> None:
 def test_nvidia_smi_sees_every_gpu(gpus, smi: dict[str, object]) -> None:
     assert "error" not in smi, f"nvidia-smi fails: {smi.get('error')}"
     rows = smi["rows"]
-    assert len(rows) == len(gpus), \
-        f"nvidia-smi lists {len(rows)} GPU(s), the PCI bus has {len(gpus)}: " \
+    assert len(rows) == len(gpus), (
+        f"nvidia-smi lists {len(rows)} GPU(s), the PCI bus has {len(gpus)}: "
         f"{', '.join(g['address'] for g in gpus)}"
+    )
 
 
 def test_driver_version_matches_pinned_branch(smi_rows: list[list[str]], role_vars: RoleVars) -> None:
     versions = sorted({row[1] for row in smi_rows})
     branch = str(role_vars["nvidia_driver_branch"])
-    assert len(versions) == 1 and versions[0].split(".")[0] == branch, \
+    assert len(versions) == 1 and versions[0].split(".")[0] == branch, (
         f"driver version {', '.join(versions)}, want branch {branch} (nvidia_driver_branch)"
+    )
 
 
 def test_persistenced_active(host: Host, gpus) -> None:
@@ -107,15 +110,22 @@ def test_persistenced_active(host: Host, gpus) -> None:
 def test_no_retired_pages_or_remap_failures(host: Host, smi_rows) -> None:
     """Pending page retirements (pre-Ampere) or row remaps (Ampere and later) mean the GPU needs a reset."""
     problems = []
-    pages = host.run(f"timeout {SMI_TIMEOUT_S} nvidia-smi "
-                     "--query-retired-pages=gpu_uuid,retired_pages.address,"
-                     "retired_pages.cause --format=csv,noheader")
+    pages = host.run(
+        f"timeout {SMI_TIMEOUT_S} nvidia-smi "
+        "--query-retired-pages=gpu_uuid,retired_pages.address,"
+        "retired_pages.cause --format=csv,noheader"
+    )
     if pages.rc == 0:
-        problems += [f"retired page {line.strip()}" for line in pages.stdout.splitlines()
-                     if line.strip() and not any(word in line for word in NO_DATA)]
-    remap = host.run(f"timeout {SMI_TIMEOUT_S} nvidia-smi "
-                     "--query-remapped-rows=gpu_uuid,remapped_rows.pending,"
-                     "remapped_rows.failure --format=csv,noheader")
+        problems += [
+            f"retired page {line.strip()}"
+            for line in pages.stdout.splitlines()
+            if line.strip() and not any(word in line for word in NO_DATA)
+        ]
+    remap = host.run(
+        f"timeout {SMI_TIMEOUT_S} nvidia-smi "
+        "--query-remapped-rows=gpu_uuid,remapped_rows.pending,"
+        "remapped_rows.failure --format=csv,noheader"
+    )
     if remap.rc == 0:
         for line in remap.stdout.splitlines():
             fields = [f.strip() for f in line.split(",")]
@@ -150,8 +160,9 @@ def test_containerd_has_nvidia_runtime(host: Host, pci_gpus, smoke_note) -> None
 def test_cuda_computation(host: Host, smi_rows) -> None:
     source = (Path(__file__).parent / "cuda_compute.py").read_text()
     out = host.run(f"timeout {CUDA_TIMEOUT_S} python3 -c %s", source)
-    assert out.stdout.strip(), \
+    assert out.stdout.strip(), (
         f"CUDA check did not run (exit {out.rc}): {(out.stderr.strip() or 'no output')[-300:]}"
+    )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["ok"], f"CUDA computation ({result['method']}) failed: {result['detail']}"
     assert out.rc == 0, f"CUDA check reported ok but exited {out.rc}: {out.stderr.strip()[-300:]}"
@@ -161,10 +172,11 @@ def test_kubernetes_allocatable_equals_capacity(host: Host, inventory_hostname: 
     """A GPU marked unhealthy (after an XID) leaves allocatable < capacity (k8s-device-plugin#234)."""
     if not host.exists("kubectl") or not host.file(KUBELET_KUBECONFIG).exists:
         pytest.skip(f"not a Kubernetes node here (kubectl or {KUBELET_KUBECONFIG} absent)")
-    out = host.run(f"timeout 20 kubectl --kubeconfig {KUBELET_KUBECONFIG} get node \"$(hostname)\" -o json")
+    out = host.run(f'timeout 20 kubectl --kubeconfig {KUBELET_KUBECONFIG} get node "$(hostname)" -o json')
     assert out.rc == 0, f"kubectl get node fails: {out.stderr.strip()[-300:]}"
     status = json.loads(out.stdout)["status"]
     capacity = int(status.get("capacity", {}).get("nvidia.com/gpu", 0))
     allocatable = int(status.get("allocatable", {}).get("nvidia.com/gpu", 0))
-    assert capacity == len(gpus) and allocatable == capacity, \
+    assert capacity == len(gpus) and allocatable == capacity, (
         f"nvidia.com/gpu capacity {capacity}, allocatable {allocatable}, want both {len(gpus)} (PCI count)"
+    )

@@ -56,13 +56,19 @@ def ceph_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephLab]:
         try:
             lab = manager.up(3, ident).lab
             # Pools keep 3 replicas on 3 hosts, so with 2 OSD hosts the cluster cannot be HEALTH_OK yet.
-            first = provision.run_playbook("lab", "ceph.yml", limit="node1,node2", log_dir=log_dir / "first",
-                                           extra_args=["-e", "ceph_common_wait_for_health=false"])
+            first = provision.run_playbook(
+                "lab",
+                "ceph.yml",
+                limit="node1,node2",
+                log_dir=log_dir / "first",
+                extra_args=["-e", "ceph_common_wait_for_health=false"],
+            )
             assert first.ok, f"first converge failed on {first.failed_hosts}; see {first.log_path}"
             added = provision.run_playbook("lab", "ceph.yml", limit="node3", log_dir=log_dir / "added")
             assert added.ok, f"adding node3 failed on {added.failed_hosts}; see {added.log_path}"
-            print(f"\nceph converge: node1+node2 {first.duration_s:.0f} s, "
-                  f"node3 added {added.duration_s:.0f} s")
+            print(
+                f"\nceph converge: node1+node2 {first.duration_s:.0f} s, node3 added {added.duration_s:.0f} s"
+            )
             yield CephLab(lab, first, added, log_dir)
         finally:
             leftovers = manager.down(ident)
@@ -71,8 +77,9 @@ def ceph_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephLab]:
 
 
 def ssh(lab: LabConfig, node: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(nodes.ssh_command(lab, node, command), capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        nodes.ssh_command(lab, node, command), capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def ceph(lab: LabConfig, *args: str) -> Any:
@@ -109,6 +116,7 @@ def smoke_green(tmp_path: Path, bound_s: float = HEALTHY_WITHIN_S) -> dict:
     def probe() -> dict | None:
         code, report = smoke(tmp_path)
         return report if code == 0 and not rows(report, "failed") else None
+
     return wait_for("smoke green", bound_s, probe)
 
 
@@ -165,16 +173,22 @@ def test_outputs_and_tenant_credentials_are_stored_not_printed(ceph_lab: CephLab
     outputs = json.loads(outputs_file.read_text())
     assert outputs["fsid"] == ceph(lab, "status")["fsid"]
     address = lab.node_ip("node1")
-    assert outputs["monitors"] == [{"name": "node1", "address": address,
-                                    "v1": f"{address}:6789", "v2": f"{address}:3300"}]
+    assert outputs["monitors"] == [
+        {"name": "node1", "address": address, "v1": f"{address}:6789", "v2": f"{address}:3300"}
+    ]
     assert outputs["s3"]["endpoint"] == f"http://{lab.node_ip('node1')}:7480"
     for name, client in outputs["csi_clients"].items():
         key = ssh(lab, "node1", f"ceph auth get-key {name}").stdout.strip()
         assert client["key"] == key and client["id"] == name.removeprefix("client."), name
     tenant = json.loads(tenant_file.read_text())
-    s3 = boto3.client("s3", endpoint_url=tenant["endpoint"], region_name=tenant["region"],
-                      aws_access_key_id=tenant["access_key"], aws_secret_access_key=tenant["secret_key"],
-                      config=Config(s3={"addressing_style": "path"}, connect_timeout=5, read_timeout=30))
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=tenant["endpoint"],
+        region_name=tenant["region"],
+        aws_access_key_id=tenant["access_key"],
+        aws_secret_access_key=tenant["secret_key"],
+        config=Config(s3={"addressing_style": "path"}, connect_timeout=5, read_timeout=30),
+    )
     owned = {b["Name"] for b in s3.list_buckets()["Buckets"]}
     assert owned == {"demo-datasets", "demo-models"}
     secrets = [tenant["secret_key"]] + [c["key"] for c in outputs["csi_clients"].values()]
@@ -187,8 +201,15 @@ def test_smoke_is_green(ceph_lab: CephLab, tmp_path: Path):
     code, report = smoke(tmp_path)
     assert (code, rows(report, "failed")) == (0, {})
     checks = {r["check"] for r in report["results"]}
-    assert {"ceph.health", "ceph.osds_up_and_in", "ceph.pgs_active_clean", "ceph.s3_round_trip",
-            "ceph.mons_in_quorum", "ceph.mgr_active", "ceph.capacity_below_threshold"} <= checks
+    assert {
+        "ceph.health",
+        "ceph.osds_up_and_in",
+        "ceph.pgs_active_clean",
+        "ceph.s3_round_trip",
+        "ceph.mons_in_quorum",
+        "ceph.mgr_active",
+        "ceph.capacity_below_threshold",
+    } <= checks
 
 
 def test_stopped_osd_is_reported_with_degraded_pgs_and_blocks_the_upgrade(ceph_lab: CephLab, tmp_path: Path):
@@ -196,12 +217,14 @@ def test_stopped_osd_is_reported_with_degraded_pgs_and_blocks_the_upgrade(ceph_l
     osd = osd_of(lab, "node2")
     assert ssh(lab, "node2", f"systemctl stop ceph-osd@{osd}").returncode == 0
     try:
+
         def degraded() -> dict | None:
             code, report = smoke(tmp_path)
             failed = rows(report, "failed")
             if code == 1 and "degraded" in failed.get(("node1", "ceph.pgs_active_clean"), ""):
                 return failed
             return None
+
         failed = wait_for("OSD down and degraded PGs in the smoke report", FAULT_VISIBLE_WITHIN_S, degraded)
         assert f"osd.{osd} on node2 is down" in failed[("node1", "ceph.osds_up_and_in")]
         assert f"osd.{osd}" in failed[("node2", "ceph.osd_services_active")]
@@ -239,8 +262,12 @@ def test_rolling_upgrade_restarts_daemons_host_by_host(ceph_lab: CephLab, tmp_pa
     lab = ceph_lab.lab
     before = {node: ssh(lab, node, "pidof ceph-osd").stdout.strip() for node in lab.node_names()}
     started = time.monotonic()
-    run = provision.run_playbook("lab", "ceph_upgrade.yml", log_dir=ceph_lab.log_dir / "upgrade",
-                                 extra_args=["-e", "ceph_upgrade_restart_all=true"])
+    run = provision.run_playbook(
+        "lab",
+        "ceph_upgrade.yml",
+        log_dir=ceph_lab.log_dir / "upgrade",
+        extra_args=["-e", "ceph_upgrade_restart_all=true"],
+    )
     assert run.ok, f"upgrade failed on {run.failed_hosts}; see {run.log_path}"
     print(f"\nrolling upgrade (restart of every daemon): {time.monotonic() - started:.0f} s")
     log = run.log_path.read_text()
@@ -269,16 +296,24 @@ def test_cold_restart_of_every_node_recovers_without_manual_steps(ceph_lab: Ceph
             return False
         osds = json.loads(proc.stdout)["osds"]
         return len(osds) == 3 and all(o["up"] and o["in"] and o["up_from"] > epoch for o in osds)
+
     wait_for("every OSD up again after the cold restart", HEALTHY_WITHIN_S, osds_restarted)
     smoke_green(tmp_path)
-    print(f"\ncold restart: nodes SSH-ready {booted - started:.0f} s, smoke green "
-          f"{time.monotonic() - booted:.0f} s after boot")
+    print(
+        f"\ncold restart: nodes SSH-ready {booted - started:.0f} s, smoke green "
+        f"{time.monotonic() - booted:.0f} s after boot"
+    )
 
 
 def test_benchmark_script_runs(ceph_lab: CephLab):
-    proc = subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / "ceph_bench.py"), "--quick"],
-                          capture_output=True, text=True, timeout=300, check=False,
-                          env={**os.environ, "PLATFORM_LAB_ID": ceph_lab.lab.lab_id})
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "ceph_bench.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PLATFORM_LAB_ID": ceph_lab.lab.lab_id},
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     for label in ("raw disk write", "S3 put 1 MiB", "S3 get 64 MiB", "rados bench write"):
         assert label in proc.stdout, proc.stdout

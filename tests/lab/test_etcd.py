@@ -35,8 +35,9 @@ ETCDCTL_ENV = "set -a; . /etc/etcd/etcdctl.env; set +a; "
 
 
 def ssh(lab: LabConfig, node: str, command: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(nodes.ssh_command(lab, node, command), capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        nodes.ssh_command(lab, node, command), capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def credentials(lab: LabConfig) -> Path:
@@ -71,8 +72,13 @@ def playbook(name: str, *extra: str, limit: str | None = None) -> provision.Play
 
 def smoke(tmp_path: Path) -> tuple[int, dict]:
     report = tmp_path / "smoke.json"
-    proc = subprocess.run([str(BIN / "platformctl"), "smoke", "--stack", "lab", "--report", str(report),
-                           "-k", "etcd"], capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [str(BIN / "platformctl"), "smoke", "--stack", "lab", "--report", str(report), "-k", "etcd"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert report.exists(), proc.stdout + proc.stderr
     return proc.returncode, json.loads(report.read_text())
 
@@ -83,15 +89,22 @@ def rows(report: dict, status: str = "failed") -> dict[tuple[str, str], str]:
 
 def assert_green(tmp_path: Path) -> None:
     code, report = smoke(tmp_path)
-    bad = [(r["host"], r["check"], r["status"], r["message"])
-           for r in report["results"] if r["status"] != "passed"]
+    bad = [
+        (r["host"], r["check"], r["status"], r["message"])
+        for r in report["results"]
+        if r["status"] != "passed"
+    ]
     assert (code, bad) == (0, [])
     assert {r["host"] for r in report["results"]} == set(MEMBERS)
 
 
 def wait_healthy(lab: LabConfig) -> None:
-    out = ssh(lab, "node1", ETCDCTL_ENV + "for i in $(seq 60); do etcdctl endpoint health >/dev/null 2>&1 "
-                                          "&& exit 0; sleep 1; done; etcdctl endpoint health")
+    out = ssh(
+        lab,
+        "node1",
+        ETCDCTL_ENV + "for i in $(seq 60); do etcdctl endpoint health >/dev/null 2>&1 "
+        "&& exit 0; sleep 1; done; etcdctl endpoint health",
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -185,9 +198,13 @@ def test_certificate_near_expiry_is_flagged_then_renewed(lab, tmp_path):
 def test_nospace_alarm_is_flagged_then_recovered(lab, tmp_path):
     playbook("etcd.yml", "-e", "etcd_quota_backend_bytes=1048576", limit="node3")
     try:
-        fill = ssh(lab, "node1", ETCDCTL_ENV + "for i in $(seq 12); do head -c 300000 /dev/urandom "
-                                               "| base64 -w0 | etcdctl put /fill/$i >/dev/null 2>&1; done; "
-                                               "etcdctl alarm list")
+        fill = ssh(
+            lab,
+            "node1",
+            ETCDCTL_ENV + "for i in $(seq 12); do head -c 300000 /dev/urandom "
+            "| base64 -w0 | etcdctl put /fill/$i >/dev/null 2>&1; done; "
+            "etcdctl alarm list",
+        )
         assert "NOSPACE" in fill.stdout, fill.stdout + fill.stderr
         code, report = smoke(tmp_path)
         failed = rows(report)
@@ -209,11 +226,16 @@ def test_restore_drill_from_the_backup_host_keeps_every_key(lab):
     for member in MEMBERS:
         assert f"{member}: 500 of 500 marker keys intact (same digest)" in log
     assert "restored from node4:/srv/etcd-snapshots/node1/" in log
-    copies = ssh(lab, "node4", "ls /srv/etcd-snapshots/node1 /srv/etcd-snapshots/node2 "
-                               "/srv/etcd-snapshots/node3")
+    copies = ssh(
+        lab, "node4", "ls /srv/etcd-snapshots/node1 /srv/etcd-snapshots/node2 /srv/etcd-snapshots/node3"
+    )
     assert copies.returncode == 0 and copies.stdout.count(".db") >= 3
-    leftovers = ssh(lab, "node1", ETCDCTL_ENV + "etcdctl get --prefix /restore-drill/ --keys-only | wc -l; "
-                                                "systemctl is-active etcd-restore-drill || true")
+    leftovers = ssh(
+        lab,
+        "node1",
+        ETCDCTL_ENV + "etcdctl get --prefix /restore-drill/ --keys-only | wc -l; "
+        "systemctl is-active etcd-restore-drill || true",
+    )
     assert leftovers.stdout.split()[0] == "0" and "inactive" in leftovers.stdout
 
 
@@ -241,8 +263,9 @@ def test_an_even_member_count_is_refused_before_any_change(lab, tmp_path):
     path.write_text(yaml.safe_dump(inventory))
     try:
         command = [str(BIN / "ansible-playbook"), "-i", str(path), str(PLAYBOOKS_DIR / "etcd.yml")]
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=120,
-                              env=provision.ansible_env(), check=False)
+        proc = subprocess.run(
+            command, capture_output=True, text=True, timeout=120, env=provision.ansible_env(), check=False
+        )
     finally:
         path.unlink()
     assert proc.returncode != 0

@@ -29,8 +29,13 @@ CRI = "io.containerd.grpc.v1.cri"
 NO_GPU = "no NVIDIA GPU (PCI vendor 10de, display class 03xx) on the PCI bus"
 ALL_NODES = {"node1", "node2", "node3"}
 KUBERNETES_ON = ["-e", json.dumps({"kubernetes_enabled": True})]
-KUBERNETES_PLAYBOOKS = ("site.yml", "kubernetes.yml", "add_gpu_node.yml", "upgrade_gpu_driver.yml",
-                        "remove_node.yml")
+KUBERNETES_PLAYBOOKS = (
+    "site.yml",
+    "kubernetes.yml",
+    "add_gpu_node.yml",
+    "upgrade_gpu_driver.yml",
+    "remove_node.yml",
+)
 
 
 class GpuLab:
@@ -38,8 +43,13 @@ class GpuLab:
         self.lab, self.log_dir, self.first = lab, log_dir, first
 
     def ssh(self, node: str, command: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(nodes.ssh_command(self.lab, node, command), capture_output=True, text=True,
-                              timeout=60, check=False)
+        return subprocess.run(
+            nodes.ssh_command(self.lab, node, command),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
     def play(self, playbook: str, **kwargs) -> provision.PlaybookResult:
         return provision.run_playbook("lab", playbook, log_dir=self.log_dir, **kwargs)
@@ -103,14 +113,18 @@ def test_nvidia_dropin_is_present_and_containerd_accepts_it(gpu_lab, node):
     assert cri["registry"]["config_path"] == "/etc/containerd/certs.d"
     assert gpu_lab.ssh(node, "systemctl is-active containerd").stdout.strip() == "active"
     plugins = gpu_lab.ssh(node, "ctr plugins ls").stdout
-    assert any(line.split()[:2] == ["io.containerd.grpc.v1", "cri"] and line.split()[-1] == "ok"
-               for line in plugins.splitlines() if line.strip()), plugins
+    assert any(
+        line.split()[:2] == ["io.containerd.grpc.v1", "cri"] and line.split()[-1] == "ok"
+        for line in plugins.splitlines()
+        if line.strip()
+    ), plugins
 
 
 def test_containerd_role_rerun_keeps_the_nvidia_runtime(gpu_lab):
     before = {node: gpu_lab.ssh(node, f"sha256sum {DROPIN}").stdout for node in GPU_NODES}
-    rerun = gpu_lab.play("node_base.yml", limit=",".join(sorted(GPU_NODES)),
-                         extra_args=["--tags", "containerd"])
+    rerun = gpu_lab.play(
+        "node_base.yml", limit=",".join(sorted(GPU_NODES)), extra_args=["--tags", "containerd"]
+    )
     assert rerun.ok, rerun.failed_hosts
     for node in GPU_NODES:
         assert rerun.recap[node]["changed"] == 0, f"see {rerun.log_path}"
@@ -120,8 +134,13 @@ def test_containerd_role_rerun_keeps_the_nvidia_runtime(gpu_lab):
 
 def test_gpu_smoke_checks_skip_with_reasons(gpu_lab, tmp_path):
     report_path = tmp_path / "smoke.json"
-    proc = subprocess.run([str(PLATFORMCTL), "smoke", "--stack", "lab", "--report", str(report_path),
-                           "-k", "gpu"], capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [str(PLATFORMCTL), "smoke", "--stack", "lab", "--report", str(report_path), "-k", "gpu"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     report = json.loads(report_path.read_text())
     rows = [r for r in report["results"] if r["check"].startswith("gpu.")]
     assert {r["host"] for r in rows} == GPU_NODES and len(rows) >= 18, rows
@@ -137,8 +156,10 @@ def test_upgrade_refuses_a_gpu_node_without_gpus_before_cordoning_it(gpu_lab):
     upgrade = gpu_lab.play("upgrade_gpu_driver.yml")
     log = upgrade.log_path.read_text()
     assert upgrade.returncode != 0 and upgrade.failed_hosts == ["node2"], f"see {upgrade.log_path}"
-    assert ("node2 is in group gpu_nodes but has no NVIDIA GPU on its PCI bus" in log
-            and "Fix: remove node2 from gpu_nodes in the inventory" in log), f"see {upgrade.log_path}"
+    assert (
+        "node2 is in group gpu_nodes but has no NVIDIA GPU on its PCI bus" in log
+        and "Fix: remove node2 from gpu_nodes in the inventory" in log
+    ), f"see {upgrade.log_path}"
     # Stopped before the drain task and before the second node of the rollout; nothing changed.
     assert "Cordon and drain the node" not in log and "node3" not in upgrade.recap, f"see {upgrade.log_path}"
     assert upgrade.recap["node2"]["changed"] == 0
@@ -165,20 +186,32 @@ def test_kubernetes_layer_passes_syntax_check_and_check_mode(gpu_lab):
     assert "kind: ClusterConfiguration" in log, "no kubeadm configuration in the diff"
     # The pod network: the pinned tigera-operator manifest, and Calico's IP pool on kubeadm's pod CIDR.
     calico = load_pins()["calico_version"]
-    manifest = f"https://raw.githubusercontent.com/projectcalico/calico/{calico}/manifests/tigera-operator.yaml"
+    manifest = (
+        f"https://raw.githubusercontent.com/projectcalico/calico/{calico}/manifests/tigera-operator.yaml"
+    )
     assert f"node1: pod network calico from {manifest}, pod CIDR 10.244.0.0/16" in log, check.log_path
     assert "kind: Installation" in log and 'cidr: "10.244.0.0/16"' in log, f"see {check.log_path}"
     assert 'podSubnet: "10.244.0.0/16"' in log
 
 
-@pytest.mark.parametrize(("cni", "says"), [
-    ("flannel", f"from https://github.com/flannel-io/flannel/releases/download/{load_pins()['flannel_version']}/"
-                "kube-flannel.yml"),
-    ("none", "(none: the site brings its own; nodes stay NotReady until it runs)"),
-], ids=["flannel", "none"])
+@pytest.mark.parametrize(
+    ("cni", "says"),
+    [
+        (
+            "flannel",
+            f"from https://github.com/flannel-io/flannel/releases/download/{load_pins()['flannel_version']}/"
+            "kube-flannel.yml",
+        ),
+        ("none", "(none: the site brings its own; nodes stay NotReady until it runs)"),
+    ],
+    ids=["flannel", "none"],
+)
 def test_kubernetes_check_mode_with_the_other_cni_choices(gpu_lab, cni, says):
-    check = gpu_lab.play("kubernetes.yml", check=True,
-                         extra_args=["-e", json.dumps({"kubernetes_enabled": True, "kubernetes_cni": cni})])
+    check = gpu_lab.play(
+        "kubernetes.yml",
+        check=True,
+        extra_args=["-e", json.dumps({"kubernetes_enabled": True, "kubernetes_cni": cni})],
+    )
     assert check.ok, f"kubernetes.yml --check with {cni} failed on {check.failed_hosts}; see {check.log_path}"
     log = check.log_path.read_text()
     assert f"node1: pod network {cni} {says}, pod CIDR 10.244.0.0/16" in log, check.log_path

@@ -14,8 +14,9 @@ from platformctl.lab.config import LabConfig
 
 
 def ssh(lab: LabConfig, node: str, command: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(nodes.ssh_command(lab, node, command), capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        nodes.ssh_command(lab, node, command), capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def _mounts() -> str:
@@ -60,8 +61,12 @@ def test_up_again_is_a_no_op_and_resumes_a_dead_node(make_lab):
 def test_nodes_reach_only_dns_and_http_through_the_host(make_lab):
     lab = make_lab("life", nodes=3).lab
     # Node to node on the lab bridge works; ICMP to the outside world is dropped by the lab's FORWARD rules.
-    assert ssh(lab, "node1", f"getent hosts node1 >/dev/null; exec 3<>/dev/tcp/{lab.node_ip('node2')}/22"
-               ).returncode == 0
+    assert (
+        ssh(
+            lab, "node1", f"getent hosts node1 >/dev/null; exec 3<>/dev/tcp/{lab.node_ip('node2')}/22"
+        ).returncode
+        == 0
+    )
     blocked = ssh(lab, "node1", "timeout 3 bash -c 'exec 3<>/dev/tcp/198.51.100.1/22' || echo blocked")
     assert "blocked" in blocked.stdout
 
@@ -73,8 +78,9 @@ def test_two_labs_coexist_isolated_and_down_removes_every_trace(make_lab):
     assert ssh(second, "node1", "true").returncode == 0
     assert ssh(first, "node1", "true").returncode == 0
     # A node of one lab cannot reach a node of the other.
-    crossed = ssh(first, "node1", f"timeout 3 bash -c 'exec 3<>/dev/tcp/{second.node_ip('node1')}/22' "
-                  "|| echo isolated")
+    crossed = ssh(
+        first, "node1", f"timeout 3 bash -c 'exec 3<>/dev/tcp/{second.node_ip('node1')}/22' || echo isolated"
+    )
     assert "isolated" in crossed.stdout
 
     pids = [nodes.running_pid(second, "node1")]
@@ -83,7 +89,11 @@ def test_two_labs_coexist_isolated_and_down_removes_every_trace(make_lab):
     assert not second.inventory_path.exists()
     assert str(second.state_dir) not in _mounts()
     assert not any(_alive(pid) for pid in pids)
-    assert not any(second.lab_id in line for line in subprocess.run(
-        ["iptables-save"], capture_output=True, text=True, check=True).stdout.splitlines())
+    assert not any(
+        second.lab_id in line
+        for line in subprocess.run(
+            ["iptables-save"], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+    )
     # The other lab is untouched.
     assert ssh(first, "node1", "true").returncode == 0

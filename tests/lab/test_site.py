@@ -20,25 +20,34 @@ PLATFORMCTL = Path(sys.executable).parent / "platformctl"
 
 # A drop-in another role could own (not the CRI section, which containerd 1.x would replace wholesale).
 FOREIGN_DROPIN = "/etc/containerd/conf.d/50-test-foreign.toml"
-FOREIGN_BODY = 'version = 2\\n\\n[metrics]\\n  grpc_histogram = true\\n'
+FOREIGN_BODY = "version = 2\\n\\n[metrics]\\n  grpc_histogram = true\\n"
 
 
 def ssh(lab: LabConfig, node: str, command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(nodes.ssh_command(lab, node, command), capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        nodes.ssh_command(lab, node, command), capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def smoke(tmp_path: Path) -> tuple[int, dict]:
     report = tmp_path / "smoke.json"
-    proc = subprocess.run([str(PLATFORMCTL), "smoke", "--stack", "lab", "--report", str(report)],
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [str(PLATFORMCTL), "smoke", "--stack", "lab", "--report", str(report)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     return proc.returncode, json.loads(report.read_text())
 
 
 def not_passed(report: dict) -> list[tuple[str, str, str, str]]:
     """Rows that are neither passed nor skipped (GPU checks skip, with a reason, on hosts without GPUs)."""
-    return [(r["host"], r["check"], r["status"], r["message"]) for r in report["results"]
-            if r["status"] not in ("passed", "skipped")]
+    return [
+        (r["host"], r["check"], r["status"], r["message"])
+        for r in report["results"]
+        if r["status"] not in ("passed", "skipped")
+    ]
 
 
 def test_second_converge_changes_nothing(provisioned_lab):

@@ -27,9 +27,22 @@ def test_recap_of_a_real_run(tmp_path):
     playbook = tmp_path / "probe.yml"
     playbook.write_text(PLAYBOOK)
     ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
-    out = subprocess.run([str(ansible_playbook), "-i", "localhost,", "-c", "local", str(playbook),
-                          "-e", f"ansible_python_interpreter={sys.executable}"],
-                         capture_output=True, text=True, env=provision.ansible_env(), check=True).stdout
+    out = subprocess.run(
+        [
+            str(ansible_playbook),
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            str(playbook),
+            "-e",
+            f"ansible_python_interpreter={sys.executable}",
+        ],
+        capture_output=True,
+        text=True,
+        env=provision.ansible_env(),
+        check=True,
+    ).stdout
     recap = provision.parse_recap(out)
     assert recap["localhost"]["changed"] == 1
     assert recap["localhost"]["ok"] == 2

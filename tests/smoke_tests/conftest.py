@@ -20,10 +20,17 @@ import yaml
 
 from platformctl.paths import REPO_ROOT
 
-LOCAL = {"ansible_connection": "local", "ansible_host": "127.0.0.1",
-         "ansible_python_interpreter": sys.executable}
-UNREACHABLE = {"ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_user": "nobody",
-               "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"}
+LOCAL = {
+    "ansible_connection": "local",
+    "ansible_host": "127.0.0.1",
+    "ansible_python_interpreter": sys.executable,
+}
+UNREACHABLE = {
+    "ansible_host": "127.0.0.1",
+    "ansible_port": 1,
+    "ansible_user": "nobody",
+    "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+}
 
 
 @dataclass
@@ -37,10 +44,18 @@ class SmokeRun:
 
 
 def write_inventory(path: Path, hosts: dict[str, dict[str, Any]], groups: dict[str, list[str]]) -> Path:
-    path.write_text(yaml.safe_dump({"all": {
-        "hosts": hosts,
-        "children": {group: {"hosts": dict.fromkeys(members)} for group, members in groups.items()},
-    }}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "hosts": hosts,
+                    "children": {
+                        group: {"hosts": dict.fromkeys(members)} for group, members in groups.items()
+                    },
+                }
+            }
+        )
+    )
     return path
 
 
@@ -54,9 +69,25 @@ def run_smoke(tmp_path: Path) -> Callable[..., SmokeRun]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PLATFORM_LAB_ID"))}
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "smoke_tests.plugin", "-p", "no:cacheprovider",
-             f"--smoke-report={report}", *paths, *args],
-            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-p",
+                "smoke_tests.plugin",
+                "-p",
+                "no:cacheprovider",
+                f"--smoke-report={report}",
+                *paths,
+                *args,
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         output = proc.stdout + proc.stderr
         assert report.exists(), f"no report written (exit {proc.returncode}):\n{output}"
         return SmokeRun(proc.returncode, output, json.loads(report.read_text()))

@@ -11,14 +11,20 @@ from tests.smoke_tests.conftest import LOCAL
 
 def test_groups_include_child_groups(tmp_path):
     path = tmp_path / "inv.yml"
-    path.write_text(yaml.safe_dump({"all": {
-        "hosts": {h: dict(LOCAL) for h in ("node1", "node2", "node3")},
-        "children": {
-            "kube_control_plane": {"hosts": {"node1": None}},
-            "kube_node": {"hosts": {"node2": None, "node3": None}},
-            "k8s_cluster": {"children": {"kube_control_plane": None, "kube_node": None}},
-        },
-    }}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "hosts": {h: dict(LOCAL) for h in ("node1", "node2", "node3")},
+                    "children": {
+                        "kube_control_plane": {"hosts": {"node1": None}},
+                        "kube_node": {"hosts": {"node2": None, "node3": None}},
+                        "k8s_cluster": {"children": {"kube_control_plane": None, "kube_node": None}},
+                    },
+                }
+            }
+        )
+    )
     inventory = Inventory.load(path)
     assert inventory.hosts() == ["node1", "node2", "node3"]
     assert inventory.hosts("k8s_cluster") == ["node1", "node2", "node3"]

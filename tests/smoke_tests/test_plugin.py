@@ -10,7 +10,7 @@ from tests.smoke_tests.conftest import LOCAL, UNREACHABLE, write_inventory
 
 ROW_FIELDS = {"stack", "check", "host", "status", "message", "duration"}
 
-FILES_CHECK = '''
+FILES_CHECK = """
 import pytest
 
 pytestmark = pytest.mark.smoke(group="all")
@@ -19,9 +19,9 @@ pytestmark = pytest.mark.smoke(group="all")
 def test_marker_present(host, inventory, inventory_hostname):
     path = inventory.hostvars(inventory_hostname)["marker_file"]
     assert host.file(path).exists, f"{path} is missing"
-'''
+"""
 
-WORKERS_CHECK = '''
+WORKERS_CHECK = """
 import pytest
 
 pytestmark = pytest.mark.smoke(group="workers")
@@ -30,9 +30,9 @@ pytestmark = pytest.mark.smoke(group="workers")
 def test_runs_on_workers_only(host, inventory_hostname, smoke_note):
     assert host.run("true").rc == 0
     smoke_note(f"checked {inventory_hostname}")
-'''
+"""
 
-GPU_CHECK = '''
+GPU_CHECK = """
 import pytest
 
 pytestmark = pytest.mark.smoke(group="gpu_nodes")
@@ -40,7 +40,7 @@ pytestmark = pytest.mark.smoke(group="gpu_nodes")
 
 def test_never_runs(host):
     raise AssertionError("a check ran on a host outside its group")
-'''
+"""
 
 
 @pytest.fixture
@@ -74,8 +74,10 @@ def test_all_pass_exit_0(run_smoke, checks, tmp_path, markers, parallel):
     assert run.report["inventory"] == str(inventory)
     assert all(set(row) == ROW_FIELDS for row in run.report["results"])
     assert {(r["check"], r["host"]) for r in run.rows(status="passed")} == {
-        ("files.marker_present", "alpha"), ("files.marker_present", "beta"),
-        ("workers.runs_on_workers_only", "beta")}
+        ("files.marker_present", "alpha"),
+        ("files.marker_present", "beta"),
+        ("workers.runs_on_workers_only", "beta"),
+    }
     assert run.rows(check="workers.runs_on_workers_only")[0]["message"] == "beta: checked beta"
     # A group without hosts is reported as skipped with the reason, never as a pass.
     (gpu,) = run.rows(check="gpu.never_runs")
@@ -106,15 +108,18 @@ def test_unreachable_host_exit_2_and_no_check_passes_there(run_smoke, checks, tm
     (checks / "names").mkdir()
     (checks / "names" / "test_names.py").write_text(
         'import pytest\n\npytestmark = pytest.mark.smoke(group="all")\n\n\n'
-        "def test_has_a_name(inventory_hostname):\n    assert inventory_hostname\n")
+        "def test_has_a_name(inventory_hostname):\n    assert inventory_hostname\n"
+    )
     inventory = local_inventory(tmp_path, markers, gamma={**UNREACHABLE, "marker_file": "/"})
     run = run_smoke("--stack", "unit", f"--ansible-inventory={inventory}", paths=(str(checks),))
     assert run.rc == 2, run.output
     gamma = {r["check"]: r for r in run.rows(host="gamma")}
     assert set(gamma) == {"files.marker_present", "names.has_a_name"}  # "/" exists: it must not pass
     assert {r["status"] for r in gamma.values()} == {"unreachable"}
-    assert gamma["files.marker_present"]["message"] \
+    assert (
+        gamma["files.marker_present"]["message"]
         == "gamma: unreachable: ssh: connect to host 127.0.0.1 port 1: Connection refused"
+    )
     assert {r["host"] for r in run.rows(status="passed")} == {"alpha", "beta"}
     assert "unreachable: gamma" in run.report["verdict"]
 
@@ -166,7 +171,8 @@ def test_check_that_cannot_set_up_is_an_error_exit_2(run_smoke, tmp_path, marker
     (tmp_path / "checks" / "norole").mkdir(parents=True)
     (tmp_path / "checks" / "norole" / "test_norole.py").write_text(
         'import pytest\n\npytestmark = pytest.mark.smoke(group="workers")\n\n\n'
-        "def test_reads_vars(role_vars):\n    pass\n")
+        "def test_reads_vars(role_vars):\n    pass\n"
+    )
     inventory = local_inventory(tmp_path, markers)
     run = run_smoke("--stack", "unit", f"--ansible-inventory={inventory}", paths=(str(tmp_path / "checks"),))
     assert run.rc == 2, run.output
@@ -179,10 +185,16 @@ def test_hung_check_is_stopped_and_is_an_error_exit_2(run_smoke, tmp_path, marke
     (tmp_path / "checks" / "slow").mkdir(parents=True)
     (tmp_path / "checks" / "slow" / "test_slow.py").write_text(
         'import pytest\n\npytestmark = pytest.mark.smoke(group="workers")\n\n\n'
-        "def test_hangs(host):\n    host.run('sleep 5')\n")
+        "def test_hangs(host):\n    host.run('sleep 5')\n"
+    )
     inventory = local_inventory(tmp_path, markers)
-    run = run_smoke("--stack", "unit", f"--ansible-inventory={inventory}", "--smoke-check-timeout=1",
-                    paths=(str(tmp_path / "checks"),))
+    run = run_smoke(
+        "--stack",
+        "unit",
+        f"--ansible-inventory={inventory}",
+        "--smoke-check-timeout=1",
+        paths=(str(tmp_path / "checks"),),
+    )
     assert run.rc == 2, run.output
     (row,) = run.report["results"]
     assert (row["host"], row["status"]) == ("beta", "error")

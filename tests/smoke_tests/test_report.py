@@ -9,21 +9,25 @@ import pytest
 from smoke_tests.report import Row, Run
 
 
-def row(status: str, host: str | None = "node1", check: str = "containerd.service_active",
-        message: str = "") -> Row:
+def row(
+    status: str, host: str | None = "node1", check: str = "containerd.service_active", message: str = ""
+) -> Row:
     return Row(stack="lab", check=check, host=host, status=status, message=message, duration=0.01)
 
 
-@pytest.mark.parametrize(("statuses", "code"), [
-    (["passed", "passed"], 0),
-    (["passed", "skipped"], 0),
-    (["passed", "failed", "skipped"], 1),
-    (["passed", "unreachable"], 2),
-    (["passed", "error"], 2),
-    (["failed", "unreachable"], 2),  # an incomplete verdict wins over a failed check
-    (["skipped"], 2),  # nothing was checked: not a pass
-    ([], 2),
-])
+@pytest.mark.parametrize(
+    ("statuses", "code"),
+    [
+        (["passed", "passed"], 0),
+        (["passed", "skipped"], 0),
+        (["passed", "failed", "skipped"], 1),
+        (["passed", "unreachable"], 2),
+        (["passed", "error"], 2),
+        (["failed", "unreachable"], 2),  # an incomplete verdict wins over a failed check
+        (["skipped"], 2),  # nothing was checked: not a pass
+        ([], 2),
+    ],
+)
 def test_exit_code(statuses, code):
     run = Run(stack="lab", inventory="inv.yml", rows=[row(s) for s in statuses])
     assert run.exit_code() == code
@@ -47,10 +51,14 @@ def test_json_fields(tmp_path):
 
 
 def test_summary_names_failures_and_collapses_an_unreachable_host():
-    rows = [row("failed", host="node2", message="node2: containerd.service is inactive (dead), want active"),
-            row("passed", host="node1")]
-    rows += [row("unreachable", host="node3", check=f"common.c{i}", message="node3: unreachable: refused")
-             for i in range(5)]
+    rows = [
+        row("failed", host="node2", message="node2: containerd.service is inactive (dead), want active"),
+        row("passed", host="node1"),
+    ]
+    rows += [
+        row("unreachable", host="node3", check=f"common.c{i}", message="node3: unreachable: refused")
+        for i in range(5)
+    ]
     text = Run(stack="lab", inventory="inv.yml", rows=rows).render_summary(width=100, color=False)
     assert "FAILED      node2  containerd.service_active" in text
     assert "node2: containerd.service is inactive (dead), want active" in text

@@ -30,8 +30,9 @@ def setup(tmp_path: Path) -> tuple[Inventory, Path]:
     (roles / "demo" / "defaults" / "main.yml").write_text(yaml.safe_dump(DEFAULTS))
     (tmp_path / "group_vars").mkdir()
     (tmp_path / "group_vars" / "workers.yml").write_text("demo_dir: /opt/demo\n")
-    path = write_inventory(tmp_path / "inv.yml", {"alpha": dict(LOCAL), "beta": dict(LOCAL)},
-                           {"workers": ["beta"]})
+    path = write_inventory(
+        tmp_path / "inv.yml", {"alpha": dict(LOCAL), "beta": dict(LOCAL)}, {"workers": ["beta"]}
+    )
     return Inventory.load(path), roles
 
 

@@ -16,8 +16,15 @@ PLATFORMCTL = Path(sys.executable).parent / "platformctl"
 
 def platformctl(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    return subprocess.run([str(PLATFORMCTL), *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [str(PLATFORMCTL), *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_unknown_stack_exits_2_with_a_report(tmp_path):
@@ -29,8 +36,9 @@ def test_unknown_stack_exits_2_with_a_report(tmp_path):
 
 
 def test_pytest_usage_error_exits_2(tmp_path):
-    proc = platformctl("smoke", "--stack", "no-such-stack", "--report", str(tmp_path / "r.json"),
-                       "--no-such-pytest-option")
+    proc = platformctl(
+        "smoke", "--stack", "no-such-stack", "--report", str(tmp_path / "r.json"), "--no-such-pytest-option"
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "unrecognized arguments: --no-such-pytest-option" in proc.stderr
 

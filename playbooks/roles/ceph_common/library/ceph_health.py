@@ -75,17 +75,21 @@ def evaluate(status: dict, accepted: set[str], require_clean: bool = True) -> li
     checks = health.get("checks", {})
     open_checks = {code: check for code, check in checks.items() if code not in accepted}
     if health.get("status") != "HEALTH_OK" and (open_checks or not checks):
-        details = "; ".join(f"{code}: {check.get('summary', {}).get('message', '')}"
-                            for code, check in sorted(open_checks.items()))
+        details = "; ".join(
+            f"{code}: {check.get('summary', {}).get('message', '')}"
+            for code, check in sorted(open_checks.items())
+        )
         problems.append(f"{health.get('status', 'no health')}" + (f" ({details})" if details else ""))
     monmap = status.get("monmap", {})
     quorum = status.get("quorum_names", [])
     mons = [mon["name"] for mon in monmap.get("mons", [])]  # `ceph status` lists names from Quincy on only
     out_of_quorum = [mon for mon in mons if mon not in quorum]
     if out_of_quorum or len(quorum) < monmap.get("num_mons", len(quorum)):
-        problems.append(f"{len(quorum)} of {monmap.get('num_mons', len(mons))} monitors in quorum "
-                        f"({', '.join(quorum) or 'none'})"
-                        + (f"; out of quorum: {', '.join(out_of_quorum)}" if out_of_quorum else ""))
+        problems.append(
+            f"{len(quorum)} of {monmap.get('num_mons', len(mons))} monitors in quorum "
+            f"({', '.join(quorum) or 'none'})"
+            + (f"; out of quorum: {', '.join(out_of_quorum)}" if out_of_quorum else "")
+        )
     if not status.get("mgrmap", {}).get("available", False):
         problems.append("no manager is active")
     osdmap = _osdmap(status)
@@ -96,28 +100,42 @@ def evaluate(status: dict, accepted: set[str], require_clean: bool = True) -> li
         problems.append(f"OSDs: {up} of {total} up, {inn} of {total} in")
     if require_clean:
         pgmap = status.get("pgmap", {})
-        unclean = {s["state_name"]: s["count"] for s in pgmap.get("pgs_by_state", [])
-                   if s["state_name"] != "active+clean"}
+        unclean = {
+            s["state_name"]: s["count"]
+            for s in pgmap.get("pgs_by_state", [])
+            if s["state_name"] != "active+clean"
+        }
         if unclean:
             states = ", ".join(f"{count} {state}" for state, count in sorted(unclean.items()))
-            problems.append(f"{sum(unclean.values())} of {pgmap.get('num_pgs', '?')} PGs not active+clean "
-                            f"({states})")
+            problems.append(
+                f"{sum(unclean.values())} of {pgmap.get('num_pgs', '?')} PGs not active+clean ({states})"
+            )
     return problems
 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={"accepted": {"type": "list", "elements": "str", "default": []},
-                       "require_clean": {"type": "bool", "default": True},
-                       "retries": {"type": "int", "default": 0},
-                       "delay": {"type": "int", "default": 5},
-                       "purpose": {"type": "str", "default": "the cluster is not healthy"},
-                       "timeout": {"type": "int", "default": 20}},
+        argument_spec={
+            "accepted": {"type": "list", "elements": "str", "default": []},
+            "require_clean": {"type": "bool", "default": True},
+            "retries": {"type": "int", "default": 0},
+            "delay": {"type": "int", "default": 5},
+            "purpose": {"type": "str", "default": "the cluster is not healthy"},
+            "timeout": {"type": "int", "default": 20},
+        },
         supports_check_mode=True,
     )
     params = module.params
-    cmd = ["timeout", str(params["timeout"] + 5), "ceph", "--connect-timeout", str(params["timeout"]),
-           "status", "-f", "json"]
+    cmd = [
+        "timeout",
+        str(params["timeout"] + 5),
+        "ceph",
+        "--connect-timeout",
+        str(params["timeout"]),
+        "status",
+        "-f",
+        "json",
+    ]
     problems: list[str] = []
     health = "unknown"
     polls = 0
@@ -134,8 +152,9 @@ def main() -> None:
         problems = evaluate(status, set(params["accepted"]), params["require_clean"])
         if not problems:
             module.exit_json(changed=False, problems=[], health=health, polls=polls)
-    module.fail_json(msg=f"{params['purpose']}: " + "; ".join(problems), problems=problems, health=health,
-                     polls=polls)
+    module.fail_json(
+        msg=f"{params['purpose']}: " + "; ".join(problems), problems=problems, health=health, polls=polls
+    )
 
 
 if __name__ == "__main__":

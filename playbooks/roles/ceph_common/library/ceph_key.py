@@ -53,9 +53,11 @@ def caps_args(caps: dict[str, str]) -> list[str]:
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={"name": {"type": "str", "required": True},
-                       "caps": {"type": "dict", "required": True},
-                       "timeout": {"type": "int", "default": 30}},
+        argument_spec={
+            "name": {"type": "str", "required": True},
+            "caps": {"type": "dict", "required": True},
+            "timeout": {"type": "int", "default": 30},
+        },
         supports_check_mode=True,
     )
     name = module.params["name"]
@@ -65,8 +67,9 @@ def main() -> None:
     def run(*args: str) -> str:
         rc, out, err = module.run_command(ceph + list(args))
         if rc != 0:
-            module.fail_json(msg=f"ceph {' '.join(args[:3])} failed for {name}: "
-                                 f"{err.strip() or f'exit {rc}'}", rc=rc)
+            module.fail_json(
+                msg=f"ceph {' '.join(args[:3])} failed for {name}: {err.strip() or f'exit {rc}'}", rc=rc
+            )
         return out
 
     rc, out, err = module.run_command([*ceph, "auth", "get", name, "-f", "json"])

@@ -21,11 +21,20 @@ WHOLE_DISK_TYPES = ("disk", "mpath")
 ZAP_HINT = "if its data is not needed, wipe it with `ceph-volume lvm zap --destroy {path}` and run again"
 
 
-def classify(device: str, path: str, info: dict[str, Any] | None, osd_devices: dict[str, dict[str, str]],
-             fsid: str, holders: list[str], swaps: list[str], min_bytes: int,
-             probe: dict[str, str] | None = None) -> dict[str, Any]:
+def classify(
+    device: str,
+    path: str,
+    info: dict[str, Any] | None,
+    osd_devices: dict[str, dict[str, str]],
+    fsid: str,
+    holders: list[str],
+    swaps: list[str],
+    min_bytes: int,
+    probe: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """The verdict for one device, from what lsblk, blkid (`probe`: TYPE, PTTYPE, or ERROR when it could not
     read the device), ceph-volume, sysfs and /proc/swaps say about it."""
+
     def verdict(status: str, reason: str, osd_id: str | None = None) -> dict[str, Any]:
         return {"device": device, "path": path, "status": status, "reason": reason, "osd_id": osd_id}
 
@@ -35,8 +44,11 @@ def classify(device: str, path: str, info: dict[str, Any] | None, osd_devices: d
     if owner is not None:
         if owner.get("cluster_fsid") == fsid:
             return verdict("osd", f"already osd.{owner['osd_id']} of this cluster", owner["osd_id"])
-        return verdict("refused", f"holds osd.{owner['osd_id']} of another cluster (fsid "
-                                  f"{owner.get('cluster_fsid') or 'unknown'}); " + ZAP_HINT.format(path=path))
+        return verdict(
+            "refused",
+            f"holds osd.{owner['osd_id']} of another cluster (fsid "
+            f"{owner.get('cluster_fsid') or 'unknown'}); " + ZAP_HINT.format(path=path),
+        )
     if info.get("type") not in WHOLE_DISK_TYPES:
         return verdict("refused", f"is a {info.get('type')}, not a whole disk (give the disk itself)")
     if str(info.get("ro")) in ("1", "True", "true"):
@@ -48,8 +60,9 @@ def classify(device: str, path: str, info: dict[str, Any] | None, osd_devices: d
         problems.append("is in use as swap")
     children = info.get("children") or []
     if children:
-        problems.append("has partitions or volumes: " + ", ".join(
-            c.get("path") or c.get("name", "?") for c in children))
+        problems.append(
+            "has partitions or volumes: " + ", ".join(c.get("path") or c.get("name", "?") for c in children)
+        )
     probe = probe or {}
     pttype = info.get("pttype") or probe.get("PTTYPE")
     fstype = info.get("fstype") or probe.get("TYPE")
@@ -62,18 +75,23 @@ def classify(device: str, path: str, info: dict[str, Any] | None, osd_devices: d
     if holders:
         problems.append("is held by " + ", ".join(holders))
     if problems:
-        return verdict("refused",
-                       "is not empty: it " + "; it ".join(problems) + "; " + ZAP_HINT.format(path=path))
+        return verdict(
+            "refused", "is not empty: it " + "; it ".join(problems) + "; " + ZAP_HINT.format(path=path)
+        )
     size = int(info.get("size") or 0)
     if size < min_bytes:
-        return verdict("refused", f"is {size / 2**30:.1f} GiB, smaller than the {min_bytes / 2**30:.0f} GiB "
-                                  "minimum (ceph_osd_device_min_gib)")
+        return verdict(
+            "refused",
+            f"is {size / 2**30:.1f} GiB, smaller than the {min_bytes / 2**30:.0f} GiB "
+            "minimum (ceph_osd_device_min_gib)",
+        )
     return verdict("ready", "empty")
 
 
 def lsblk(path: str) -> dict[str, Any] | None:
-    proc = subprocess.run(["lsblk", "-J", "-b", "-p", "-o", LSBLK_COLUMNS, path],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["lsblk", "-J", "-b", "-p", "-o", LSBLK_COLUMNS, path], capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         return None
     devices = json.loads(proc.stdout).get("blockdevices") or []
@@ -83,8 +101,9 @@ def lsblk(path: str) -> dict[str, Any] | None:
 def blkid_probe(path: str) -> dict[str, str]:
     """Low-level signature probe (no cache): TYPE and PTTYPE when found, ERROR when it could not be read."""
     try:
-        proc = subprocess.run(["blkid", "-p", "-o", "export", path], capture_output=True, text=True,
-                              check=False)
+        proc = subprocess.run(
+            ["blkid", "-p", "-o", "export", path], capture_output=True, text=True, check=False
+        )
     except FileNotFoundError:
         return {"ERROR": "blkid is not installed"}
     if proc.returncode == 0:
@@ -97,8 +116,13 @@ def blkid_probe(path: str) -> dict[str, str]:
 def ceph_volume_devices() -> dict[str, dict[str, str]]:
     """Devices under existing ceph-volume LVM OSDs: device path -> {osd_id, cluster_fsid}."""
     try:
-        proc = subprocess.run(["ceph-volume", "lvm", "list", "--format", "json"],
-                              capture_output=True, text=True, check=False, timeout=120)
+        proc = subprocess.run(
+            ["ceph-volume", "lvm", "list", "--format", "json"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
     except FileNotFoundError:
         return {}
     if proc.returncode != 0 or not proc.stdout.strip():
@@ -108,8 +132,10 @@ def ceph_volume_devices() -> dict[str, dict[str, str]]:
         for volume in volumes:
             for dev in volume.get("devices", []):
                 tags = volume.get("tags", {})
-                found[os.path.realpath(dev)] = {"osd_id": str(osd_id),
-                                                "cluster_fsid": tags.get("ceph.cluster_fsid", "")}
+                found[os.path.realpath(dev)] = {
+                    "osd_id": str(osd_id),
+                    "cluster_fsid": tags.get("ceph.cluster_fsid", ""),
+                }
     return found
 
 
@@ -144,8 +170,19 @@ def main() -> None:
         path = os.path.realpath(device)
         info = lsblk(path) if os.path.exists(path) else None
         probe = blkid_probe(path) if info is not None else {}
-        results.append(classify(device, path, info, osd_devices, args.fsid, holders_of(info), swaps,
-                                int(args.min_size_gib * 2**30), probe))
+        results.append(
+            classify(
+                device,
+                path,
+                info,
+                osd_devices,
+                args.fsid,
+                holders_of(info),
+                swaps,
+                int(args.min_size_gib * 2**30),
+                probe,
+            )
+        )
     print(json.dumps({"devices": results}))
 
 

@@ -70,11 +70,12 @@ def find_ready(osd_uuid: str) -> int | None:
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={"slot": {"type": "int", "required": True},
-                       "size": {"type": "int", "required": True},
-                       "bootstrap_keyring": {"type": "path",
-                                             "default": "/var/lib/ceph/bootstrap-osd/ceph.keyring"},
-                       "timeout": {"type": "int", "default": 30}},
+        argument_spec={
+            "slot": {"type": "int", "required": True},
+            "size": {"type": "int", "required": True},
+            "bootstrap_keyring": {"type": "path", "default": "/var/lib/ceph/bootstrap-osd/ceph.keyring"},
+            "timeout": {"type": "int", "default": 30},
+        },
         supports_check_mode=True,
     )
     params = module.params
@@ -100,10 +101,19 @@ def main() -> None:
     if module.check_mode:
         module.exit_json(changed=True, osd_id=-1, uuid=identity["uuid"])
 
-    ceph = ["ceph", "--connect-timeout", str(params["timeout"]), "--name", "client.bootstrap-osd",
-            "--keyring", params["bootstrap_keyring"]]
-    rc, out, err = module.run_command([*ceph, "osd", "new", identity["uuid"], "-i", "-"],
-                                      data=json.dumps({"cephx_secret": identity["secret"]}))
+    ceph = [
+        "ceph",
+        "--connect-timeout",
+        str(params["timeout"]),
+        "--name",
+        "client.bootstrap-osd",
+        "--keyring",
+        params["bootstrap_keyring"],
+    ]
+    rc, out, err = module.run_command(
+        [*ceph, "osd", "new", identity["uuid"], "-i", "-"],
+        data=json.dumps({"cephx_secret": identity["secret"]}),
+    )
     if rc != 0:
         module.fail_json(msg=f"ceph osd new {identity['uuid']} (slot {params['slot']}) failed: {err.strip()}")
     osd_id = int(out.strip())
@@ -114,10 +124,27 @@ def main() -> None:
     (data / "keyring").write_text(f"[osd.{osd_id}]\n\tkey = {identity['secret']}\n")
     os.chmod(data / "keyring", 0o600)
     module.run_command(["chown", "-R", "ceph:ceph", str(data)], check_rc=True)
-    rc, out, err = module.run_command([
-        "ceph-osd", "--cluster", "ceph", "-i", str(osd_id), "--mkfs", "--osd-uuid", identity["uuid"],
-        "--osd-data", str(data), "--osd-objectstore=bluestore", "--bluestore_block_create=true",
-        f"--bluestore_block_size={params['size']}", "--setuser", "ceph", "--setgroup", "ceph"])
+    rc, out, err = module.run_command(
+        [
+            "ceph-osd",
+            "--cluster",
+            "ceph",
+            "-i",
+            str(osd_id),
+            "--mkfs",
+            "--osd-uuid",
+            identity["uuid"],
+            "--osd-data",
+            str(data),
+            "--osd-objectstore=bluestore",
+            "--bluestore_block_create=true",
+            f"--bluestore_block_size={params['size']}",
+            "--setuser",
+            "ceph",
+            "--setgroup",
+            "ceph",
+        ]
+    )
     if rc != 0:
         module.fail_json(msg=f"ceph-osd --mkfs of osd.{osd_id} failed: {(err or out).strip()[-2000:]}")
     module.exit_json(changed=True, osd_id=osd_id, uuid=identity["uuid"])

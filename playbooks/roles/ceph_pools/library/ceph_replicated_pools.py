@@ -42,8 +42,17 @@ REQUIRED = ("name", "application", "pg_num", "size", "min_size", "autoscale")
 
 def create_command(want: dict) -> list[str]:
     """`ceph` arguments creating a missing pool with its pg_num, size and autoscale mode in one step."""
-    return ["osd", "pool", "create", want["name"], str(want["pg_num"]), str(want["pg_num"]), "replicated",
-            f"--size={want['size']}", f"--autoscale-mode={'on' if want['autoscale'] else 'off'}"]
+    return [
+        "osd",
+        "pool",
+        "create",
+        want["name"],
+        str(want["pg_num"]),
+        str(want["pg_num"]),
+        "replicated",
+        f"--size={want['size']}",
+        f"--autoscale-mode={'on' if want['autoscale'] else 'off'}",
+    ]
 
 
 def plan_pool(have: dict, want: dict) -> list[list[str]]:
@@ -70,15 +79,18 @@ def plan(existing: list[dict], desired: list[dict]) -> tuple[list[list[str]], di
     """(create commands for missing pools, corrections by pool name for the existing ones)."""
     by_name = {pool["pool_name"]: pool for pool in existing}
     creates = [create_command(want) for want in desired if want["name"] not in by_name]
-    fixes = {want["name"]: plan_pool(by_name[want["name"]], want)
-             for want in desired if want["name"] in by_name}
+    fixes = {
+        want["name"]: plan_pool(by_name[want["name"]], want) for want in desired if want["name"] in by_name
+    }
     return creates, {name: commands for name, commands in fixes.items() if commands}
 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={"pools": {"type": "list", "elements": "dict", "required": True},
-                       "timeout": {"type": "int", "default": 30}},
+        argument_spec={
+            "pools": {"type": "list", "elements": "dict", "required": True},
+            "timeout": {"type": "int", "default": 30},
+        },
         supports_check_mode=True,
     )
     for pool in module.params["pools"]:
@@ -86,9 +98,16 @@ def main() -> None:
         if missing:
             module.fail_json(msg=f"pool {pool.get('name', pool)} lacks {', '.join(missing)}")
     ceph = ["ceph", "--connect-timeout", str(module.params["timeout"])]
-    desired = [{**pool, "pg_num": int(pool["pg_num"]), "size": int(pool["size"]),
-                "min_size": int(pool["min_size"]), "autoscale": bool(pool["autoscale"])}
-               for pool in module.params["pools"]]
+    desired = [
+        {
+            **pool,
+            "pg_num": int(pool["pg_num"]),
+            "size": int(pool["size"]),
+            "min_size": int(pool["min_size"]),
+            "autoscale": bool(pool["autoscale"]),
+        }
+        for pool in module.params["pools"]
+    ]
     done: list[list[str]] = []
 
     def pools() -> list[dict]:
@@ -115,8 +134,9 @@ def main() -> None:
 
     creates, fixes = plan(pools(), desired)
     if module.check_mode:
-        module.exit_json(changed=bool(creates or fixes),
-                         commands=creates + [c for chain in fixes.values() for c in chain])
+        module.exit_json(
+            changed=bool(creates or fixes), commands=creates + [c for chain in fixes.values() for c in chain]
+        )
     if creates:
         run_parallel([[command] for command in creates])
         _, fixes = plan(pools(), desired)

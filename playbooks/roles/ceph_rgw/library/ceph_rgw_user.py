@@ -64,10 +64,12 @@ def quota_commands(uid: str, quota: dict, max_size: int) -> list[list[str]]:
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={"uid": {"type": "str", "required": True},
-                       "display_name": {"type": "str", "required": True},
-                       "max_size": {"type": "int", "default": 0},
-                       "timeout": {"type": "int", "default": 120}},
+        argument_spec={
+            "uid": {"type": "str", "required": True},
+            "display_name": {"type": "str", "required": True},
+            "max_size": {"type": "int", "default": 0},
+            "timeout": {"type": "int", "default": 120},
+        },
         supports_check_mode=True,
     )
     uid, params = module.params["uid"], module.params
@@ -75,15 +77,19 @@ def main() -> None:
     def admin(*args: str, check: bool = True) -> tuple[int, str, str]:
         rc, out, err = module.run_command(["timeout", str(params["timeout"]), "radosgw-admin", *args])
         if check and rc != 0:
-            module.fail_json(msg=f"radosgw-admin {' '.join(args[:2])} for user {uid} failed: "
-                                 f"{err.strip() or f'exit {rc}'}", rc=rc)
+            module.fail_json(
+                msg=f"radosgw-admin {' '.join(args[:2])} for user {uid} failed: "
+                f"{err.strip() or f'exit {rc}'}",
+                rc=rc,
+            )
         return rc, out, err
 
     changed = False
     rc, out, err = admin("user", "info", f"--uid={uid}", check=False)
     if rc != 0 and not any(text in err for text in NO_USER):
-        module.fail_json(msg=f"radosgw-admin user info for {uid} failed: {err.strip() or f'exit {rc}'}",
-                         rc=rc)
+        module.fail_json(
+            msg=f"radosgw-admin user info for {uid} failed: {err.strip() or f'exit {rc}'}", rc=rc
+        )
     if rc != 0:
         if module.check_mode:
             module.exit_json(changed=True, access_key="", secret_key="")
@@ -101,8 +107,10 @@ def main() -> None:
                 admin(*args)
     keys = [key for key in info.get("keys", []) if key.get("user") == uid] or info.get("keys", [])
     if not keys:
-        module.fail_json(msg=f"radosgw user {uid} has no S3 key; add one with `radosgw-admin key create "
-                             f"--uid={uid} --key-type=s3 --gen-access-key --gen-secret`")
+        module.fail_json(
+            msg=f"radosgw user {uid} has no S3 key; add one with `radosgw-admin key create "
+            f"--uid={uid} --key-type=s3 --gen-access-key --gen-secret`"
+        )
     module.exit_json(changed=changed, access_key=keys[0]["access_key"], secret_key=keys[0]["secret_key"])
 
 

@@ -56,12 +56,14 @@ created:
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={"endpoint": {"type": "str", "required": True},
-                       "access_key": {"type": "str", "required": True, "no_log": True},
-                       "secret_key": {"type": "str", "required": True, "no_log": True},
-                       "region": {"type": "str", "default": "us-east-1"},
-                       "buckets": {"type": "list", "elements": "str", "required": True},
-                       "validate_certs": {"type": "bool", "default": True}},
+        argument_spec={
+            "endpoint": {"type": "str", "required": True},
+            "access_key": {"type": "str", "required": True, "no_log": True},
+            "secret_key": {"type": "str", "required": True, "no_log": True},
+            "region": {"type": "str", "default": "us-east-1"},
+            "buckets": {"type": "list", "elements": "str", "required": True},
+            "validate_certs": {"type": "bool", "default": True},
+        },
         supports_check_mode=True,
     )
     try:
@@ -69,14 +71,25 @@ def main() -> None:
         from botocore.config import Config
         from botocore.exceptions import BotoCoreError, ClientError
     except ImportError:
-        module.fail_json(msg="boto3 is not installed in the Python that runs this module (the controller's "
-                             "virtualenv has it: run the playbook with the project's .venv)")
+        module.fail_json(
+            msg="boto3 is not installed in the Python that runs this module (the controller's "
+            "virtualenv has it: run the playbook with the project's .venv)"
+        )
     params = module.params
-    s3 = boto3.client("s3", endpoint_url=params["endpoint"], aws_access_key_id=params["access_key"],
-                      aws_secret_access_key=params["secret_key"], region_name=params["region"],
-                      verify=params["validate_certs"],
-                      config=Config(s3={"addressing_style": "path"}, connect_timeout=10, read_timeout=60,
-                                    retries={"max_attempts": 8, "mode": "standard"}))
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=params["endpoint"],
+        aws_access_key_id=params["access_key"],
+        aws_secret_access_key=params["secret_key"],
+        region_name=params["region"],
+        verify=params["validate_certs"],
+        config=Config(
+            s3={"addressing_style": "path"},
+            connect_timeout=10,
+            read_timeout=60,
+            retries={"max_attempts": 8, "mode": "standard"},
+        ),
+    )
     created: list[str] = []
     try:
         owned = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
@@ -89,8 +102,11 @@ def main() -> None:
                 except ClientError as exc:
                     code = exc.response.get("Error", {}).get("Code", "")
                     if code == "BucketAlreadyExists":
-                        module.fail_json(msg=f"bucket {name} already belongs to another S3 user at "
-                                             f"{params['endpoint']}: choose another name", created=created)
+                        module.fail_json(
+                            msg=f"bucket {name} already belongs to another S3 user at "
+                            f"{params['endpoint']}: choose another name",
+                            created=created,
+                        )
                     raise
             created.append(name)
     except (BotoCoreError, ClientError) as exc:

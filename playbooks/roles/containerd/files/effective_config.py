@@ -15,8 +15,9 @@ CRI = "io.containerd.grpc.v1.cri"
 
 
 def main(config_file: str, dropin_dir: str) -> None:
-    dump = subprocess.run(["containerd", "--config", config_file, "config", "dump"],
-                          check=True, capture_output=True, text=True).stdout
+    dump = subprocess.run(
+        ["containerd", "--config", config_file, "config", "dump"], check=True, capture_output=True, text=True
+    ).stdout
     effective = tomllib.loads(dump)
     cri = effective.get("plugins", {}).get(CRI, {})
     runtimes = cri.get("containerd", {}).get("runtimes", {})
@@ -26,15 +27,19 @@ def main(config_file: str, dropin_dir: str) -> None:
             plugins = tomllib.load(handle).get("plugins", {})
         if CRI in plugins or "cri" in plugins:
             cri_dropins.append(path)
-    print(json.dumps({
-        "imports": effective.get("imports", []),
-        "cri_disabled": [p for p in effective.get("disabled_plugins", []) if p in ("cri", CRI)],
-        "snapshotter": cri.get("containerd", {}).get("snapshotter"),
-        "runtimes": sorted(runtimes),
-        "runc_systemd_cgroup": runtimes.get("runc", {}).get("options", {}).get("SystemdCgroup"),
-        "config_path": cri.get("registry", {}).get("config_path"),
-        "cri_dropins": cri_dropins,
-    }))
+    print(
+        json.dumps(
+            {
+                "imports": effective.get("imports", []),
+                "cri_disabled": [p for p in effective.get("disabled_plugins", []) if p in ("cri", CRI)],
+                "snapshotter": cri.get("containerd", {}).get("snapshotter"),
+                "runtimes": sorted(runtimes),
+                "runc_systemd_cgroup": runtimes.get("runc", {}).get("options", {}).get("SystemdCgroup"),
+                "config_path": cri.get("registry", {}).get("config_path"),
+                "cri_dropins": cri_dropins,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

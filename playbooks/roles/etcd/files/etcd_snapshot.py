@@ -36,9 +36,20 @@ def snapshot_name(member: str, now: dt.datetime) -> str:
 
 def etcdctl(config: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
     tls = [f"--cacert={config['cacert']}", f"--cert={config['cert']}", f"--key={config['key']}"]
-    return subprocess.run(["etcdctl", *tls, f"--endpoints={config['endpoint']}", "--dial-timeout=5s",
-                           "--command-timeout=300s", *args], capture_output=True, text=True,
-                          timeout=COMMAND_TIMEOUT_S, check=False)
+    return subprocess.run(
+        [
+            "etcdctl",
+            *tls,
+            f"--endpoints={config['endpoint']}",
+            "--dial-timeout=5s",
+            "--command-timeout=300s",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_S,
+        check=False,
+    )
 
 
 def sha256(path: Path) -> str:
@@ -59,8 +70,13 @@ def take(config: dict[str, Any], now: dt.datetime) -> tuple[Path, dict[str, Any]
     if saved.returncode != 0:
         partial.unlink(missing_ok=True)
         raise RuntimeError(f"snapshot save failed: {last_line(saved.stderr or saved.stdout)}")
-    status = subprocess.run(["etcdctl", "snapshot", "status", str(partial), "-w", "json"],
-                            capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False)
+    status = subprocess.run(
+        ["etcdctl", "snapshot", "status", str(partial), "-w", "json"],
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_S,
+        check=False,
+    )
     try:
         info = json.loads(status.stdout) if status.returncode == 0 else None
     except json.JSONDecodeError:
@@ -69,8 +85,13 @@ def take(config: dict[str, Any], now: dt.datetime) -> tuple[Path, dict[str, Any]
         partial.unlink(missing_ok=True)
         reason = last_line(status.stderr) or status.stdout.strip() or "no output"
         raise RuntimeError(f"snapshot status cannot read the snapshot: {reason}")
-    meta = {"member": config["member"], "file": final.name, "created": now.strftime(STAMP_FORMAT),
-            "sha256": sha256(partial), "status": info}
+    meta = {
+        "member": config["member"],
+        "file": final.name,
+        "created": now.strftime(STAMP_FORMAT),
+        "sha256": sha256(partial),
+        "status": info,
+    }
     partial.rename(final)
     final.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     return final, meta
@@ -79,13 +100,27 @@ def take(config: dict[str, Any], now: dt.datetime) -> tuple[Path, dict[str, Any]
 def copy_to_host(config: dict[str, Any], path: Path, meta: dict[str, Any]) -> str:
     """Stream the snapshot to the backup host; its forced command stores, verifies and prunes."""
     backup = config["backup"]
-    command = ["ssh", "-i", backup["identity"], "-o", f"UserKnownHostsFile={backup['known_hosts']}",
-               "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15",
-               "-p", str(backup.get("port", 22)), f"{backup['user']}@{backup['address']}",
-               f"store {path.name} {meta['sha256']}"]
+    command = [
+        "ssh",
+        "-i",
+        backup["identity"],
+        "-o",
+        f"UserKnownHostsFile={backup['known_hosts']}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=15",
+        "-p",
+        str(backup.get("port", 22)),
+        f"{backup['user']}@{backup['address']}",
+        f"store {path.name} {meta['sha256']}",
+    ]
     with path.open("rb") as handle:
-        result = subprocess.run(command, stdin=handle, capture_output=True, timeout=COMMAND_TIMEOUT_S,
-                                check=False)
+        result = subprocess.run(
+            command, stdin=handle, capture_output=True, timeout=COMMAND_TIMEOUT_S, check=False
+        )
     if result.returncode != 0:
         reason = last_line(result.stderr.decode(errors="replace")) or f"ssh exit {result.returncode}"
         raise RuntimeError(f"copy to {backup['host']} failed: {reason}")
@@ -95,16 +130,20 @@ def copy_to_host(config: dict[str, Any], path: Path, meta: dict[str, Any]) -> st
 def s3_client(s3: dict[str, Any]) -> Any:
     import boto3  # only members with an S3 copy configured have python3-boto3
 
-    return boto3.client("s3", endpoint_url=s3.get("endpoint_url") or None,
-                        region_name=s3.get("region") or None)
+    return boto3.client(
+        "s3", endpoint_url=s3.get("endpoint_url") or None, region_name=s3.get("region") or None
+    )
 
 
 def copy_to_s3(config: dict[str, Any], path: Path, meta: dict[str, Any], client: Any) -> str:
     s3 = config["s3"]
     prefix = f"{s3.get('prefix', '')}{config['member']}/"
-    client.upload_file(str(path), s3["bucket"], prefix + path.name,
-                       ExtraArgs={"Metadata": {"sha256": meta["sha256"],
-                                               "revision": str(meta["status"]["revision"])}})
+    client.upload_file(
+        str(path),
+        s3["bucket"],
+        prefix + path.name,
+        ExtraArgs={"Metadata": {"sha256": meta["sha256"], "revision": str(meta["status"]["revision"])}},
+    )
     listed = client.list_objects_v2(Bucket=s3["bucket"], Prefix=prefix)
     keys = sorted(o["Key"] for o in listed.get("Contents", []) if o["Key"].endswith(".db"))
     for key in keys[: max(0, len(keys) - int(config["keep"]))]:
@@ -136,8 +175,9 @@ def run(config: dict[str, Any], now: dt.datetime | None = None, s3: Any = None) 
     except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
         outcome["errors"].append(str(exc))
         return outcome
-    outcome.update(file=str(path), sha256=meta["sha256"], revision=meta["status"]["revision"],
-                   size=path.stat().st_size)
+    outcome.update(
+        file=str(path), sha256=meta["sha256"], revision=meta["status"]["revision"], size=path.stat().st_size
+    )
     if config.get("backup"):
         try:
             outcome["copies"].append(copy_to_host(config, path, meta))
@@ -165,8 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     for error in outcome["errors"]:
         print(f"error: {error}", file=sys.stderr)
     if outcome.get("file"):
-        print(f"snapshot {outcome['file']} revision {outcome.get('revision')} size {outcome.get('size')} "
-              f"bytes; copies: {', '.join(outcome['copies']) or 'none'}")
+        print(
+            f"snapshot {outcome['file']} revision {outcome.get('revision')} size {outcome.get('size')} "
+            f"bytes; copies: {', '.join(outcome['copies']) or 'none'}"
+        )
     return 0 if outcome["ok"] else 1
 
 

@@ -65,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.umask(0o027)
     try:
-        final = store(args.dir, args.member, os.environ.get("SSH_ORIGINAL_COMMAND", ""), sys.stdin.buffer,
-                      args.keep)
+        final = store(
+            args.dir, args.member, os.environ.get("SSH_ORIGINAL_COMMAND", ""), sys.stdin.buffer, args.keep
+        )
     except Refused as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 1

@@ -53,8 +53,11 @@ def _is_table_array(value: Any) -> bool:
 
 def dumps(data: dict[str, Any], path: tuple[str, ...] = ()) -> str:
     """TOML for the subset containerd's dump uses: tables, arrays of tables, strings, numbers, booleans."""
-    lines = [f"{_key(k)} = {_value(v)}" for k, v in data.items()
-             if not isinstance(v, dict) and not _is_table_array(v)]
+    lines = [
+        f"{_key(k)} = {_value(v)}"
+        for k, v in data.items()
+        if not isinstance(v, dict) and not _is_table_array(v)
+    ]
     out = "\n".join(lines) + ("\n" if lines else "")
     for k, v in data.items():
         sub = (*path, k)
@@ -84,14 +87,17 @@ def with_runtime(cri: dict[str, Any], runtime: str, binary: str, default: bool, 
 
 
 def dropin_text(cri: dict[str, Any]) -> str:
-    return ("# Managed by Ansible role nvidia_container_toolkit: the complete CRI section (containerd 1.x\n"
-            "# replaces it per file, containerd#5837) plus the nvidia runtime, from `config dump`.\n"
-            + dumps({"version": 2, "plugins": {CRI: cri}}))
+    return (
+        "# Managed by Ansible role nvidia_container_toolkit: the complete CRI section (containerd 1.x\n"
+        "# replaces it per file, containerd#5837) plus the nvidia runtime, from `config dump`.\n"
+        + dumps({"version": 2, "plugins": {CRI: cri}})
+    )
 
 
 def _dump(config_file: str) -> dict[str, Any]:
-    out = subprocess.run(["containerd", "--config", config_file, "config", "dump"],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["containerd", "--config", config_file, "config", "dump"], check=True, capture_output=True, text=True
+    ).stdout
     return tomllib.loads(out)
 
 
@@ -99,8 +105,12 @@ def cri_without(config_file: str, dropin_file: str) -> dict[str, Any]:
     """The effective CRI section when every import except `dropin_file` is loaded."""
     with open(config_file, "rb") as handle:
         main = tomllib.load(handle)
-    imports = [path for pattern in main.get("imports", []) for path in sorted(glob.glob(pattern))
-               if os.path.abspath(path) != os.path.abspath(dropin_file)]
+    imports = [
+        path
+        for pattern in main.get("imports", [])
+        for path in sorted(glob.glob(pattern))
+        if os.path.abspath(path) != os.path.abspath(dropin_file)
+    ]
     main["imports"] = imports
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as tmp:
         tmp.write(dumps(main))
@@ -125,8 +135,9 @@ def inspect(config_file: str, runtime: str) -> dict[str, Any]:
 def main(argv: list[str]) -> None:
     if argv[0] == "render":
         config_file, dropin_file, runtime, binary, default, cdi = argv[1:7]
-        cri = with_runtime(cri_without(config_file, dropin_file), runtime, binary,
-                           default == "true", cdi == "true")
+        cri = with_runtime(
+            cri_without(config_file, dropin_file), runtime, binary, default == "true", cdi == "true"
+        )
         sys.stdout.write(dropin_text(cri))
     elif argv[0] == "inspect":
         print(json.dumps(inspect(argv[1], argv[2])))

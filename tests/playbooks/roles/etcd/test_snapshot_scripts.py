@@ -44,14 +44,17 @@ def test_receiver_stores_a_verified_snapshot_under_its_member(tmp_path):
     assert not list((tmp_path / "node1").glob(".*.part"))
 
 
-@pytest.mark.parametrize("request_line, reason", [
-    (f"store node2-20260101T000000Z.db {SHA}", "not a snapshot name of member node1"),
-    (f"store ../node1-20260101T000000Z.db {SHA}", "not a snapshot name"),
-    (f"store node1-20260101T000000Z.db.sh {SHA}", "not a snapshot name"),
-    ("store node1-20260101T000000Z.db nothex", "is not a sha256"),
-    ("rm -rf /", "expected 'store NAME SHA256'"),
-    ("", "expected 'store NAME SHA256'"),
-])
+@pytest.mark.parametrize(
+    "request_line, reason",
+    [
+        (f"store node2-20260101T000000Z.db {SHA}", "not a snapshot name of member node1"),
+        (f"store ../node1-20260101T000000Z.db {SHA}", "not a snapshot name"),
+        (f"store node1-20260101T000000Z.db.sh {SHA}", "not a snapshot name"),
+        ("store node1-20260101T000000Z.db nothex", "is not a sha256"),
+        ("rm -rf /", "expected 'store NAME SHA256'"),
+        ("", "expected 'store NAME SHA256'"),
+    ],
+)
 def test_receiver_refuses_other_members_names_and_commands(tmp_path, request_line, reason):
     with pytest.raises(receive.Refused, match=reason):
         store(tmp_path, request_line)
@@ -79,8 +82,12 @@ def test_local_pruning_keeps_the_newest_and_their_sidecars(tmp_path):
     removed = snapshot.prune_local(tmp_path, "node1", 2)
     assert removed == ["node1-20260101T000000Z.db", "node1-20260101T010000Z.db"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "node1-20260101T020000Z.db", "node1-20260101T020000Z.json",
-        "node1-20260101T030000Z.db", "node1-20260101T030000Z.json", "node2-20260101T000000Z.db"]
+        "node1-20260101T020000Z.db",
+        "node1-20260101T020000Z.json",
+        "node1-20260101T030000Z.db",
+        "node1-20260101T030000Z.json",
+        "node2-20260101T000000Z.db",
+    ]
 
 
 def test_s3_copy_uploads_then_deletes_beyond_retention(tmp_path):
@@ -91,11 +98,22 @@ def test_s3_copy_uploads_then_deletes_beyond_retention(tmp_path):
     meta = {"sha256": SHA, "status": {"revision": 42}}
     keys = [f"etcd/lab/node1/node1-20260101T0{h}0000Z.db" for h in range(4)]
     with Stubber(client) as stub:
-        stub.add_response("put_object", {}, {"Bucket": "backups", "Key": keys[3], "Body": ANY,
-                                             "ChecksumAlgorithm": ANY,
-                                             "Metadata": {"sha256": SHA, "revision": "42"}})
-        stub.add_response("list_objects_v2", {"Contents": [{"Key": k} for k in keys]},
-                          {"Bucket": "backups", "Prefix": "etcd/lab/node1/"})
+        stub.add_response(
+            "put_object",
+            {},
+            {
+                "Bucket": "backups",
+                "Key": keys[3],
+                "Body": ANY,
+                "ChecksumAlgorithm": ANY,
+                "Metadata": {"sha256": SHA, "revision": "42"},
+            },
+        )
+        stub.add_response(
+            "list_objects_v2",
+            {"Contents": [{"Key": k} for k in keys]},
+            {"Bucket": "backups", "Prefix": "etcd/lab/node1/"},
+        )
         for old in keys[:2]:
             stub.add_response("delete_object", {}, {"Bucket": "backups", "Key": old})
         where = snapshot.copy_to_s3(config, path, meta, client)

@@ -19,9 +19,13 @@ CRI = {
         "snapshotter": "native",
         "default_runtime_name": "runc",
         "default_runtime": {"runtime_type": "", "options": {}},
-        "runtimes": {"runc": {"runtime_type": "io.containerd.runc.v2",
-                              "privileged_without_host_devices": False,
-                              "options": {"BinaryName": "", "SystemdCgroup": True, "NoPivotRoot": False}}},
+        "runtimes": {
+            "runc": {
+                "runtime_type": "io.containerd.runc.v2",
+                "privileged_without_host_devices": False,
+                "options": {"BinaryName": "", "SystemdCgroup": True, "NoPivotRoot": False},
+            }
+        },
     },
     "registry": {"config_path": "/etc/containerd/certs.d", "mirrors": {}, "headers": {}},
     "image_decryption": {"key_model": "node"},
@@ -30,9 +34,12 @@ CRI = {
 
 
 def test_dumps_round_trips_what_containerd_dumps():
-    data = {"version": 2, "plugins": {"io.containerd.grpc.v1.cri": CRI},
-            "odd": {"dotted.key": {"quote\"d": "a\\b\n", "floats": [0.5, 1e-3], "empty": []}},
-            "proxy_plugins": [{"type": "snapshot", "address": "/run/x.sock"}]}
+    data = {
+        "version": 2,
+        "plugins": {"io.containerd.grpc.v1.cri": CRI},
+        "odd": {"dotted.key": {'quote"d': "a\\b\n", "floats": [0.5, 1e-3], "empty": []}},
+        "proxy_plugins": [{"type": "snapshot", "address": "/run/x.sock"}],
+    }
     assert tomllib.loads(dropin.dumps(data)) == data
 
 
@@ -45,8 +52,11 @@ def test_runtime_copies_runc_and_sets_the_binary_without_touching_runc():
     cri = dropin.with_runtime(CRI, "nvidia", "/usr/bin/nvidia-container-runtime", default=False, cdi=False)
     runtimes = cri["containerd"]["runtimes"]
     assert runtimes["nvidia"]["runtime_type"] == "io.containerd.runc.v2"
-    assert runtimes["nvidia"]["options"] == {"BinaryName": "/usr/bin/nvidia-container-runtime",
-                                             "SystemdCgroup": True, "NoPivotRoot": False}
+    assert runtimes["nvidia"]["options"] == {
+        "BinaryName": "/usr/bin/nvidia-container-runtime",
+        "SystemdCgroup": True,
+        "NoPivotRoot": False,
+    }
     assert runtimes["runc"]["options"]["BinaryName"] == ""
     assert cri["containerd"]["default_runtime_name"] == "runc"
     assert "enable_cdi" not in cri

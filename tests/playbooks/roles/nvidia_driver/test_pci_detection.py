@@ -36,7 +36,8 @@ def test_counts_display_functions_of_vendor_10de_only():
 
 def test_vga_gpu_counts_and_its_audio_function_and_other_vendors_do_not():
     assert nvidia_pci.nvidia_pci_gpus(WORKSTATION) == [
-        {"address": "0000:01:00.0", "class": "0300", "device": "2684"}]
+        {"address": "0000:01:00.0", "class": "0300", "device": "2684"}
+    ]
 
 
 def test_no_nvidia_device_empty_and_garbage_give_no_gpu():
