@@ -29,6 +29,7 @@ def load_yaml(relative: str) -> Any:
 def templar(**overrides: Any) -> Templar:
     variables = {
         **load_yaml("defaults/main.yml"),
+        **load_yaml("vars/main.yml"),
         **playbook_group_vars(),
         "inventory_hostname": "cp1",
         "inventory_dir": "/repo/stacks/prod",
