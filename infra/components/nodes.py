@@ -11,8 +11,9 @@ from pathlib import Path
 import pulumi
 import pulumi_command as command
 
+from infra import kubeconfig
 from infra.components.common import child, repo_relative, venv_tool
-from infra.config import REPO_ROOT, StackConfig
+from infra.config import PROJECT, REPO_ROOT, StackConfig
 from platformctl.versions import PINS_FILE
 
 
@@ -39,7 +40,11 @@ class NodeProvisioning(pulumi.ComponentResource):
         super().__init__("gpu-platform:nodes:NodeProvisioning", name, None, opts)
         self.playbook = None
         if cfg.kubeconfig_source == "existing":
-            self.kubeconfig = pulumi.Output.secret(cfg.kubeconfig_file.read_text())
+            try:  # checked as the fetched one is (infra/kubeconfig.py), before anything is created
+                text = kubeconfig.read(cfg.kubeconfig_file)
+            except ValueError as exc:
+                raise ValueError(f"{PROJECT}:kubeconfigPath: {exc}") from None
+            self.kubeconfig = pulumi.Output.secret(text)
             self.run_id = pulumi.Output.from_input("existing")
             self.register_outputs({"kubeconfig": self.kubeconfig})
             return

@@ -68,8 +68,12 @@ def test_reads_where_the_kubernetes_role_fetches_the_kubeconfig(staging):
         if "ansible.builtin.fetch" in t
     ]
     args = fetch["ansible.builtin.fetch"]
-    assert args["src"] == "/etc/kubernetes/admin.conf" and args["flat"] is True
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    role_vars = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
+    assert (
+        env.from_string(args["src"]).render(role_vars) == "/etc/kubernetes/admin.conf"
+        and args["flat"] is True
+    )
     inventory_dir = str(REPO / "stacks" / "staging")
     directory = env.from_string(defaults["kubernetes_kubeconfig_dir"]).render(inventory_dir=inventory_dir)
     dest = env.from_string(args["dest"]).render(kubernetes_kubeconfig_dir=directory)
@@ -109,3 +113,13 @@ def test_existing_kubeconfig(staging, pulumi_loop, tmp_path):
     c = nodes.NodeProvisioning("n", replace(staging, kubeconfig_source="existing", kubeconfig_path=str(path)))
     assert c.playbook is None
     assert resolve(pulumi_loop, c.kubeconfig) == (KUBECONFIG, True)
+
+
+def test_an_existing_kubeconfig_is_checked_like_a_fetched_one(staging, tmp_path):
+    path = tmp_path / "kc"
+    path.write_text("<html>502 Bad Gateway</html>\n")  # saved from a proxy's error page, say
+    existing = replace(staging, kubeconfig_source="existing", kubeconfig_path=str(path))
+    with pytest.raises(ValueError, match=r"gpu-platform:kubeconfigPath: .*not a kubeconfig"):
+        nodes.NodeProvisioning("n", existing)
+    with pytest.raises(ValueError, match=r"gpu-platform:kubeconfigPath: .*No such file"):
+        nodes.NodeProvisioning("m", replace(existing, kubeconfig_path=str(tmp_path / "missing")))
