@@ -2,9 +2,10 @@
 
 Precedence follows Ansible's for the sources the suite can read: the role's defaults/main.yml, overlaid by
 the host's inventory variables (inventory, group_vars/, host_vars/), overlaid by the playbooks' own
-group_vars/all/ (the version pins, playbooks/group_vars/all/versions.yml), plus the magic variables
-inventory_hostname, group_names, groups and hostvars. Values are rendered with Ansible's own templar, so
-Jinja references and filters (`{{ containerd_config_dir }}/conf.d`, `| bool`) resolve as in a play.
+group_vars/all/ (the version pins, playbooks/group_vars/all/versions.yml), overlaid by the role's
+vars/main.yml (its constants), plus the magic variables inventory_hostname, group_names, groups and
+hostvars. Values are rendered with Ansible's own templar, so Jinja references and filters
+(`{{ containerd_config_dir }}/conf.d`, `| bool`) resolve as in a play.
 Facts are not gathered: a default that needs one raises RoleVarError naming the variable.
 """
 
@@ -40,6 +41,15 @@ def role_defaults(role: str, roles_dir: Path = ROLES_DIR) -> dict[str, Any]:
     return loaded
 
 
+def role_constants(role: str, roles_dir: Path = ROLES_DIR) -> dict[str, Any]:
+    """The role's vars/main.yml, when it has one: constants that no inventory overrides."""
+    path = roles_dir / role / "vars" / "main.yml"
+    loaded = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    if not isinstance(loaded, dict | None):
+        raise RoleVarError(f"{path} is not a mapping of variables")
+    return loaded or {}
+
+
 def playbook_group_vars(directory: Path = PLAYBOOK_GROUP_VARS_ALL) -> dict[str, Any]:
     """Variables every playbook under playbooks/ sees for every host (group_vars/all/*.yml beside them)."""
     merged: dict[str, Any] = {}
@@ -65,7 +75,8 @@ class RoleVars(Mapping[str, Any]):
             "role_name": role,
         }
         # Role defaults and inventory variables are the trusted template sources Ansible itself renders.
-        self._raw = _trusted({**self._defaults, **hostvars, **playbook_group_vars(), **magic})
+        constants = role_constants(role, roles_dir)
+        self._raw = _trusted({**self._defaults, **hostvars, **playbook_group_vars(), **constants, **magic})
         self._templar = Templar(loader=DataLoader(), variables=self._raw)
         self._cache: dict[str, Any] = {}
 

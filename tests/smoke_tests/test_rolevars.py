@@ -45,6 +45,23 @@ def test_defaults_and_inventory_overrides_render(setup):
     assert beta["demo_peers"] == ["beta"]
 
 
+def test_role_constants_win_over_the_inventory_as_in_ansible(setup):
+    inventory, roles = setup
+    (roles / "demo" / "vars").mkdir()
+    (roles / "demo" / "vars" / "main.yml").write_text(
+        "demo_dir: /usr/lib/demo\ndemo_cmd: [demo, '{{ demo_dir }}']\n"
+    )
+    beta = RoleVars("demo", "beta", inventory, roles_dir=roles)  # its group_vars set demo_dir too
+    assert beta["demo_dropin"] == "/usr/lib/demo/conf.d" and beta["demo_cmd"] == ["demo", "/usr/lib/demo"]
+    assert "demo_cmd" not in beta.declared()  # the interface is the defaults; constants are not settings
+
+
+def test_the_kubernetes_roles_kubectl_renders(tmp_path):
+    path = write_inventory(tmp_path / "inv.yml", {"cp1": dict(LOCAL)}, {"kube_control_plane": ["cp1"]})
+    kubectl = RoleVars("kubernetes", "cp1", Inventory.load(path), roles_dir=ROLES_DIR)["kubernetes_kubectl"]
+    assert kubectl == ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"]
+
+
 def test_unrenderable_and_unknown_variables_name_the_variable(setup):
     inventory, roles = setup
     demo = RoleVars("demo", "alpha", inventory, roles_dir=roles)
