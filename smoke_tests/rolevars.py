@@ -31,23 +31,24 @@ class RoleVarError(LookupError):
     """A role variable is missing or cannot be rendered; the message names the role, host and variable."""
 
 
-def role_defaults(role: str, roles_dir: Path = ROLES_DIR) -> dict[str, Any]:
-    path = roles_dir / role / "defaults" / "main.yml"
-    if not path.is_file():
-        raise RoleVarError(f"role {role!r} has no defaults file at {path}")
+def _variables_file(path: Path) -> dict[str, Any]:
     loaded = yaml.safe_load(path.read_text()) or {}
     if not isinstance(loaded, dict):
         raise RoleVarError(f"{path} is not a mapping of variables")
     return loaded
 
 
+def role_defaults(role: str, roles_dir: Path = ROLES_DIR) -> dict[str, Any]:
+    path = roles_dir / role / "defaults" / "main.yml"
+    if not path.is_file():
+        raise RoleVarError(f"role {role!r} has no defaults file at {path}")
+    return _variables_file(path)
+
+
 def role_constants(role: str, roles_dir: Path = ROLES_DIR) -> dict[str, Any]:
     """The role's vars/main.yml, when it has one: constants that no inventory overrides."""
     path = roles_dir / role / "vars" / "main.yml"
-    loaded = yaml.safe_load(path.read_text()) if path.is_file() else {}
-    if not isinstance(loaded, dict | None):
-        raise RoleVarError(f"{path} is not a mapping of variables")
-    return loaded or {}
+    return _variables_file(path) if path.is_file() else {}
 
 
 def playbook_group_vars(directory: Path = PLAYBOOK_GROUP_VARS_ALL) -> dict[str, Any]:

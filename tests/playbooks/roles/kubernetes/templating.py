@@ -3,6 +3,7 @@ and the version pins, for a first control plane `cp1` of a three-control-plane i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,20 +69,21 @@ def evaluate(condition: str, **overrides: Any) -> Any:
     return render("{{ " + condition + " }}", **overrides)
 
 
+def all_tasks(relative: str) -> Iterator[dict[str, Any]]:
+    """Every task of tasks/<relative> in file order, blocks and their rescue/always parts included."""
+
+    def walk(tasks: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for entry in tasks:
+            yield entry
+            for key in ("block", "rescue", "always"):
+                yield from walk(entry.get(key) or [])
+
+    yield from walk(load_yaml(f"tasks/{relative}") or [])
+
+
 def task(relative: str, name: str) -> dict[str, Any]:
     """The task called `name` in tasks/<relative>, searching inside blocks."""
-
-    def walk(tasks: list[dict[str, Any]]) -> Any:
-        for entry in tasks:
-            if entry.get("name") == name:
-                return entry
-            for key in ("block", "rescue", "always"):
-                found = walk(entry.get(key) or [])
-                if found:
-                    return found
-        return None
-
-    found = walk(load_yaml(f"tasks/{relative}"))
+    found = next((entry for entry in all_tasks(relative) if entry.get("name") == name), None)
     assert found, f"no task {name!r} in tasks/{relative}"
     return found
 

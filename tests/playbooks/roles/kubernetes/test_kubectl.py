@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 
-from tests.playbooks.roles.kubernetes.templating import ROLE, load_yaml, render
+from tests.playbooks.roles.kubernetes.templating import ROLE, all_tasks, load_yaml, render
 
 # What the tasks refer to besides the role's defaults and vars: a manifest, a test pod, a GPU node's labels.
 TASK_VARS = {
@@ -22,17 +21,11 @@ TASK_VARS = {
 
 def _kubectl_tasks() -> list[tuple[str, dict]]:
     found = []
-
-    def walk(tasks, file_name):
-        for entry in tasks or []:
-            for key in ("block", "rescue", "always"):
-                walk(entry.get(key), file_name)
+    for path in sorted((ROLE / "tasks").glob("*.yml")):
+        for entry in all_tasks(path.name):
             command = entry.get("ansible.builtin.command")
             if isinstance(command, dict) and "kubectl" in json.dumps(command.get("argv", "")):
-                found.append((f"{file_name}: {entry['name']}", command))
-
-    for path in sorted((ROLE / "tasks").glob("*.yml")):
-        walk(yaml.safe_load(path.read_text()), path.name)
+                found.append((f"{path.name}: {entry['name']}", command))
     return found
 
 
