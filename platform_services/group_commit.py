@@ -24,8 +24,8 @@ from platform_services.errors import ApiError
 
 
 class Pending:
-    """One caller's request in a batch; `commit_batch` (in a worker thread) settles it with `succeed` or
-    `fail`, and the drain hands that to the caller's future on the event loop."""
+    """One caller's request in a batch; `commit_batch` (in a worker thread, or on the loop when `in_thread` is
+    off) settles it with `succeed` or `fail`, and the drain hands that to the caller's future."""
 
     __slots__ = ("done", "error", "future", "request", "result")
 

@@ -25,8 +25,9 @@ def frameworks(_: Caller) -> dict:
 
 @router.post("/train", status_code=201)
 async def submit(spec: TrainJobSpec, response: Response, principal: Caller, s: Svc) -> dict:
-    # Async: the submission waits for its group commit on the event loop, which takes the store's blocking
-    # calls to the threadpool once per batch (a sync route would also pay a hop to validate its response).
+    # Async: the submission waits for its group commit on the event loop, whose batch commits in the
+    # threadpool on etcd and on the loop on SQLite (group_commit.py); a sync route would also pay a hop to
+    # validate its response.
     job, created = await s.jobs.submit(principal.org_id, spec)
     if created:
         s.metrics.jobs_submitted.labels(job["state"]).inc()
