@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest, HTTPHeaders
+from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -64,17 +64,21 @@ def request_time(amz_date: str | None) -> float:
     return calendar.timegm(moment.timetuple())
 
 
+class _SignedHeaders(dict):
+    """The headers named in SignedHeaders, name -> values in arrival order: the `get_all` mapping that
+    botocore's canonical_headers reads, built once (botocore's HTTPHeaders is an email.Message: dearer)."""
+
+    def get_all(self, name: str) -> list[str]:
+        return self[name]
+
+
 class _SignedHeadersOnly(SigV4Auth):
-    def __init__(self, credentials, service, region, signed: tuple[str, ...]):
+    def __init__(self, credentials, service, region, signed: _SignedHeaders):
         super().__init__(credentials, service, region)
         self._signed = signed
 
     def headers_to_sign(self, request):
-        selected = HTTPHeaders()
-        for name, value in request.headers.items():
-            if name.lower() in self._signed:
-                selected[name.lower()] = value
-        return selected
+        return self._signed
 
 
 def verify(
@@ -92,26 +96,26 @@ def verify(
     """Raise SigV4Error unless the request carries a valid signature by `secret_key`."""
     if parsed.region != region or parsed.service != service:
         raise SigV4Error("InvalidAuthorization", f"credential scope must be <date>/{region}/{service}")
-    header_map = HTTPHeaders()
+    signed = _SignedHeaders()
     for name, value in headers:
         if name in parsed.signed_headers:
-            header_map[name] = value
-    missing = [h for h in parsed.signed_headers if h not in header_map]
+            signed.setdefault(name, []).append(value)
+    missing = [h for h in parsed.signed_headers if h not in signed]
     if missing:
         raise SigV4Error("InvalidAuthorization", f"signed header(s) missing: {', '.join(missing)}")
-    amz_date = header_map["x-amz-date"]
+    amz_date = signed["x-amz-date"][0]
     if amz_date[:8] != parsed.date:
         raise SigV4Error("InvalidAuthorization", "credential date does not match X-Amz-Date")
-    declared = header_map.get("x-amz-content-sha256")
-    if declared is not None and declared != hashlib.sha256(body).hexdigest():
+    body_sha256 = hashlib.sha256(body).hexdigest()
+    declared = signed.get("x-amz-content-sha256")
+    if declared is not None and declared != [body_sha256]:
         # Also refuses UNSIGNED-PAYLOAD: every body is signed here.
         raise SigV4Error("SignatureDoesNotMatch", "x-amz-content-sha256 does not match the body")
-    url = f"http://{header_map['host']}{raw_path}" + (f"?{query}" if query else "")
-    request = AWSRequest(method=method, url=url, data=body, headers=header_map)
+    url = f"http://{signed['host'][0]}{raw_path}" + (f"?{query}" if query else "")
+    # The body's hash given as the header botocore reads in place of hashing the body again: the same value.
+    request = AWSRequest(method=method, url=url, data=body, headers={"X-Amz-Content-SHA256": body_sha256})
     request.context["timestamp"] = amz_date
-    signer = _SignedHeadersOnly(
-        Credentials(parsed.access_key, secret_key), service, region, parsed.signed_headers
-    )
+    signer = _SignedHeadersOnly(Credentials(parsed.access_key, secret_key), service, region, signed)
     canonical = signer.canonical_request(request)
     expected = signer.signature(signer.string_to_sign(request, canonical), request)
     if not hmac.compare_digest(expected, parsed.signature):

@@ -32,7 +32,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from platform_services.store.base import MAX_TXN_OPS, Compare, Delete, Item, Put, StoreUnavailable
+import orjson
+
+from platform_services.store.base import (
+    MAX_TXN_OPS,
+    Compare,
+    Delete,
+    Item,
+    Put,
+    StoreUnavailable,
+    encode_json,
+)
 from platform_services.store.etcd_http import ClientClosed, HttpsPool, NoAnswer, NotSent
 
 PAGE_SIZE = 500
@@ -127,7 +137,8 @@ class EtcdStore:
                 raise StoreUnavailable(f"etcd client: {exc}") from exc
             if status == 200:
                 self._current = index
-                return json.loads(data)
+                # The gateway writes 64-bit numbers as strings, so orjson reads every answer exactly.
+                return orjson.loads(data)
             message = _error_message(data)
             if "too many operations in txn request" in message:
                 raise TransactionTooLarge(f"etcd {path}: {message}")
@@ -312,7 +323,7 @@ def _put(key: bytes, value: bytes, lease: str) -> dict:
 
 def _request_op(key: bytes, op: Put | Delete) -> dict:
     if isinstance(op, Put):
-        value = json.dumps(op.value, separators=(",", ":")).encode()
+        value = encode_json(op.value)
         return {"request_put": {"key": _b64(key), "value": _b64(value)}}
     return {"request_delete_range": {"key": _b64(key)}}
 

@@ -14,11 +14,12 @@ nothing to read (an idle keep-alive connection that is readable has been closed 
 from __future__ import annotations
 
 import http.client
-import json
 import select
 import ssl
 import threading
 from urllib.parse import urlsplit
+
+import orjson
 
 
 class NotSent(Exception):
@@ -56,7 +57,7 @@ class HttpsPool:
             raise NotSent(f"{type(exc).__name__}: {exc}") from exc
         try:
             conn.sock.settimeout(timeout_s)
-            payload = json.dumps(body, separators=(",", ":")).encode()
+            payload = orjson.dumps(body)  # etcd's JSON carries 64-bit numbers as strings
             conn.request("POST", path, payload, {"Content-Type": "application/json"})
             response = conn.getresponse()
             data = response.read()

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from platform_services.store.base import Compare, Delete, Item, Put, StoreUnavailable
+from platform_services.store.base import Compare, Delete, Item, Put, StoreUnavailable, encode_json
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, mod_revision INTEGER NOT NULL);
@@ -109,15 +109,16 @@ class SqliteStore:
                 row = cur.execute("SELECT mod_revision FROM kv WHERE key = ?", (c.key,)).fetchone()
                 if (row[0] if row else 0) != c.mod_revision:
                     return 0  # nothing written yet: committing the empty transaction is a rollback
-            revision = cur.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()[0] + 1
-            cur.execute("UPDATE meta SET value = ? WHERE name = 'revision'", (revision,))
+            revision = cur.execute(
+                "UPDATE meta SET value = value + 1 WHERE name = 'revision' RETURNING value"
+            ).fetchone()[0]
             for op in ops:
                 if isinstance(op, Put):
                     cur.execute(
                         "INSERT INTO kv VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET"
                         " value = excluded.value,"
                         " mod_revision = excluded.mod_revision",
-                        (op.key, json.dumps(op.value, separators=(",", ":")), revision),
+                        (op.key, encode_json(op.value).decode(), revision),
                     )
                 else:
                     cur.execute("DELETE FROM kv WHERE key = ?", (op.key,))

@@ -91,6 +91,16 @@ def test_values_round_trip(store):
     assert store.get("/v").value == value
 
 
+def test_integers_beyond_64_bits_round_trip_exactly(store):
+    # A ledger's memory sum can pass 2**64 bytes (MAX_BYTES per replica, many replicas and jobs): the fast
+    # encoder refuses such integers and a fast decoder would read them back as inexact floats.
+    value = {"used": {"train_memory": 2**70 + 1, "total_memory": -(2**66) - 3}}
+    store.commit([], [Put("/ledger/big", value)])
+    read = store.get("/ledger/big").value
+    assert read == value
+    assert type(read["used"]["train_memory"]) is int
+
+
 def test_concurrent_increments_lose_nothing(store):
     store.commit([], [Put("/counter", {"n": 0})])
 
