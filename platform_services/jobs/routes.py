@@ -4,7 +4,9 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from platform_services.api.deps import Caller, Svc, scoped_org
@@ -23,8 +25,22 @@ def frameworks(_: Caller) -> dict:
     return {"data": [{"framework": f, "versions": v} for f, v in FRAMEWORKS.items()]}
 
 
-@router.post("/train", status_code=201)
-async def submit(spec: TrainJobSpec, response: Response, principal: Caller, s: Svc) -> dict:
+# The body is parsed and validated by pydantic in one step from the bytes (model_validate_json), its schema
+# given to the OpenAPI by hand: FastAPI's own body handling (json.loads, then validation through its
+# dependency machinery) cost a submission about 17 us more. Errors take FastAPI's path
+# (RequestValidationError, located in "body"), so they read as every other route's.
+_SUBMIT_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": TrainJobSpec.model_json_schema()}},
+}
+
+
+@router.post("/train", status_code=201, openapi_extra={"requestBody": _SUBMIT_BODY})
+async def submit(request: Request, response: Response, principal: Caller, s: Svc) -> dict:
+    try:
+        spec = TrainJobSpec.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
     # Async: the submission waits for its group commit on the event loop, whose batch commits in the
     # threadpool on etcd and on the loop on SQLite (group_commit.py); a sync route would also pay a hop to
     # validate its response.

@@ -125,4 +125,5 @@ def test_deeply_nested_and_non_json_bodies(api_server, tenant_factory):
             headers={"Content-Type": "application/json"},
         )
         answer = httpx.post(url, content=raw, headers=headers)
-        assert 400 <= answer.status_code < 500, (raw[:20], answer.status_code, answer.text[:200])
+        assert answer.status_code == 400, (raw[:20], answer.status_code, answer.text[:200])
+        assert answer.json()["error"]["code"] == "InvalidJson", (raw[:20], answer.text[:200])

@@ -13,6 +13,13 @@ def test_health_ready_metrics_openapi(api_server):
     assert "cloudml_http_requests_total" in httpx.get(api_server.url + "/metrics").text
     spec = httpx.get(api_server.url + "/openapi.json").json()
     assert "/cloud_ml/v1/train" in spec["paths"]
+    # The submit body is validated by the route itself, its schema declared by hand: it must stay complete.
+    body = spec["paths"]["/cloud_ml/v1/train"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    assert body["required"] is True
+    assert set(schema["required"]) == {"job_name", "module_name", "trainer_uri"}
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["worker_count"]["maximum"] == 128
 
 
 def test_request_id_echoed_and_logged(api_server):
