@@ -7,6 +7,7 @@ https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-re
 """
 
 import calendar
+import functools
 import hashlib
 import hmac
 import re
@@ -52,6 +53,7 @@ def parse_authorization(value: str) -> SigV4Header:
     return SigV4Header(m["ak"], m["date"], m["region"], m["service"], signed, m["sig"])
 
 
+@functools.lru_cache(maxsize=256)  # under load many requests share a second; a refused value is not cached
 def request_time(amz_date: str | None) -> float:
     if not amz_date or not _AMZ_DATE.match(amz_date):
         raise SigV4Error("InvalidAuthorization", "X-Amz-Date must be YYYYMMDDTHHMMSSZ")
@@ -79,6 +81,29 @@ class _SignedHeadersOnly(SigV4Auth):
 
     def headers_to_sign(self, request):
         return self._signed
+
+    def signature(self, string_to_sign, request):
+        # botocore derives the signing key anew (four HMACs) for every request; it depends only on the secret,
+        # the day, the region and the service, so it is kept (AWS's guidance: valid for the day).
+        key = _signing_key(self, self.credentials.secret_key, request.context["timestamp"][:8])
+        return self._sign(key, string_to_sign, hex=True)
+
+
+def _signing_key(signer: SigV4Auth, secret_key: str, day: str) -> bytes:
+    cache_key = (secret_key, day, signer._region_name, signer._service_name)
+    key = _SIGNING_KEYS.get(cache_key)
+    if key is None:
+        key = signer._sign(f"AWS4{secret_key}".encode(), day)
+        for part in (signer._region_name, signer._service_name, "aws4_request"):
+            key = signer._sign(key, part)
+        if len(_SIGNING_KEYS) >= _SIGNING_KEYS_MAX:  # a bound, not an LRU: rotation and new days refill it
+            _SIGNING_KEYS.clear()
+        _SIGNING_KEYS[cache_key] = key
+    return key
+
+
+_SIGNING_KEYS: dict[tuple[str, str, str, str], bytes] = {}
+_SIGNING_KEYS_MAX = 4096
 
 
 def verify(
