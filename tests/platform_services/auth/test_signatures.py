@@ -216,3 +216,44 @@ def test_sigv4_helper_matches_botocore_verify(api_server, tenant_factory):
         service="cloudml",
     )
     assert httpx.get(api_server.url + PATH, headers=wrong_scope).status_code == 401
+
+
+def _verify(headers: dict, secret: str, body: bytes, region: str = "local") -> None:
+    parsed = sigv4.parse_authorization(headers["Authorization"])
+    sigv4.verify(
+        parsed,
+        secret,
+        method="POST",
+        raw_path="/cloud_ml/v1/train",
+        query="",
+        headers=[(k.lower(), v) for k, v in headers.items()] + [("host", "127.0.0.1:1")],
+        body=body,
+        region=region,
+        service="cloudml",
+    )
+
+
+@pytest.mark.parametrize("day", ["20261124", "20261125"])
+def test_signing_keys_kept_per_secret_and_day_never_verify_another(day):
+    """The server keeps derived signing keys: a key derived for one secret, or one day, must not verify a
+    request signed with another (the second secret is tried after the first one's key was kept)."""
+    body = b'{"job_name": "a"}'
+    stamp = f"{day}T120000Z"
+    for secret, other in (("first-secret", "second-secret"), ("second-secret", "first-secret")):
+        headers = _signed_at(stamp, secret, body)
+        _verify(headers, secret, body)
+        with pytest.raises(sigv4.SigV4Error, match="does not match"):
+            _verify(headers, other, body)
+    other_day = _signed_at(f"{int(day) - 1}T120000Z", "first-secret", body)
+    _verify(other_day, "first-secret", body)
+
+
+def _signed_at(amz_date: str, secret: str, body: bytes) -> dict:
+    """A request signed by botocore itself, at a given time: add_auth's steps with the clock set."""
+    signer = SigV4Auth(Credentials("AKTEST", secret), "cloudml", "local")
+    request = AWSRequest(method="POST", url="http://127.0.0.1:1/cloud_ml/v1/train", data=body)
+    request.context["timestamp"] = amz_date
+    signer._modify_request_before_signing(request)
+    signature = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+    signer._inject_signature_to_request(request, signature)
+    return dict(request.headers.items())
