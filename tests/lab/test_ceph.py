@@ -290,19 +290,35 @@ def test_cold_restart_of_every_node_recovers_without_manual_steps(ceph_lab: Ceph
         list(pool.map(lambda node: nodes.wait_for_ssh(lab, node), lab.node_names()))
     booted = time.monotonic()
 
+    seen: list[str] = []
+
     def osds_restarted() -> bool:
         proc = ssh(lab, "node1", "timeout 20 ceph --connect-timeout 10 osd dump -f json")
         if proc.returncode != 0:
+            seen[:] = [f"osd dump failed: {proc.stderr.strip()[-300:]}"]
             return False
         osds = json.loads(proc.stdout)["osds"]
+        seen[:] = [f"osd.{o['osd']} up={o['up']} in={o['in']} up_from={o['up_from']}" for o in osds]
         return len(osds) == 3 and all(o["up"] and o["in"] and o["up_from"] > epoch for o in osds)
 
-    wait_for("every OSD up again after the cold restart", HEALTHY_WITHIN_S, osds_restarted)
+    try:
+        wait_for("every OSD up again after the cold restart", HEALTHY_WITHIN_S, osds_restarted)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; before: epoch {epoch}; last seen: {seen}\n{osd_units(lab)}") from None
     smoke_green(tmp_path)
     print(
         f"\ncold restart: nodes SSH-ready {booted - started:.0f} s, smoke green "
         f"{time.monotonic() - booted:.0f} s after boot"
     )
+
+
+def osd_units(lab: LabConfig) -> str:
+    """Each node's OSD units (state, restarts, result) and their last journal lines: why one stayed down."""
+    command = (
+        "systemctl show -p Id,ActiveState,SubState,Result,NRestarts 'ceph-osd@*'; "
+        "journalctl -b -u 'ceph-osd@*' -n 15 --no-pager"
+    )
+    return "\n".join(f"--- {node}\n{ssh(lab, node, command).stdout}" for node in lab.node_names())
 
 
 def test_benchmark_script_runs(ceph_lab: CephLab):
