@@ -65,7 +65,7 @@ from platform_services.sdk import CloudMLClient  # noqa: E402
 from platform_services.settings import Settings  # noqa: E402
 from platform_services.store.etcd import EtcdClientConfig  # noqa: E402
 from platform_services.store.etcd_local import LocalEtcd  # noqa: E402
-from platform_services.testing.server import LocalServer  # noqa: E402
+from platform_services.testing.server import LocalServer, process_cpu_s  # noqa: E402
 
 TARGET_RATIO, TARGET_P99_MS, TARGET_START_MS, TARGET_RSS_MB = 0.5, 50.0, 500.0, 200.0
 MIN_CALLS_PER_CLIENT = 20  # per slice; fewer and the ramp at a slice's start and end weighs on its rate
@@ -94,8 +94,12 @@ def submit_body(tag: str, **fields) -> dict:
     }
 
 
-def bench_store(name: str, server: LocalServer, args, errors: list[str]) -> list[tuple]:
-    """Rows (store, C, submit phase, no-op phase), printed as they are measured."""
+def bench_store(
+    name: str, server: LocalServer, args, errors: list[str], store_pid: int | None = None
+) -> list[tuple]:
+    """Rows (store, C, submit phase, no-op phase), printed as they are measured; with `store_pid` (a local
+    etcd) each phase also records that process's CPU."""
+    store_cpu = (lambda: process_cpu_s(store_pid)) if store_pid else (lambda: 0.0)
     admin = server.client(server.admin_key)
 
     def fresh_org():
@@ -139,9 +143,10 @@ def bench_store(name: str, server: LocalServer, args, errors: list[str]) -> list
                 (noop, connected_client, None, healthz),
                 (sub, client_of_org, signed_submit, submit),
             ):
-                before = server.cpu_s()
+                before, store_before = server.cpu_s(), store_cpu()
                 phase = Phase(share, clients, bound).run(make_client, call, server.log, prepare)
                 phase.server_cpu = server.cpu_s() - before
+                phase.store_cpu = store_cpu() - store_before
                 total.add(phase)
         for phase, label in ((sub, "submit"), (noop, "no-op")):
             errors += [f"{name} {label} C={clients}: {e}" for e in phase.errors[:3]]
@@ -161,7 +166,9 @@ def bench_store(name: str, server: LocalServer, args, errors: list[str]) -> list
     return rows
 
 
-def bench_raw_etcd_put(config: EtcdClientConfig, prefix: str, args, errors: list[str]) -> dict[int, Phase]:
+def bench_raw_etcd_put(
+    config: EtcdClientConfig, prefix: str, args, errors: list[str], store_pid: int | None = None
+) -> dict[int, Phase]:
     url = config.endpoints[0].rstrip("/") + "/v3/kv/put"
     value = base64.b64encode(os.urandom(1024)).decode()  # about a job document's size
 
@@ -176,8 +183,14 @@ def bench_raw_etcd_put(config: EtcdClientConfig, prefix: str, args, errors: list
         put(client, None, f"connect-{uuid.uuid4().hex}")  # connected (TLS included) before the start
         return client
 
+    def measured(clients: int) -> Phase:
+        before = process_cpu_s(store_pid) if store_pid else 0.0
+        phase = Phase(args.count, clients, args.max_seconds).run(make_client, put)
+        phase.store_cpu = process_cpu_s(store_pid) - before if store_pid else 0.0
+        return phase
+
     Phase(20, 1, args.max_seconds).run(make_client, put)
-    phases = {c: Phase(args.count, c, args.max_seconds).run(make_client, put) for c in args.clients}
+    phases = {c: measured(c) for c in args.clients}
     for clients, phase in phases.items():
         errors += [f"raw etcd put C={clients}: {e}" for e in phase.errors[:3]]
     return phases
@@ -270,6 +283,19 @@ def report(rows, raw: dict[int, Phase], start, rss: dict[str, float], rounds: in
             print(
                 f"  {'etcd':<6} {clients:>3} {put.rate:9.1f}/s p50 {put.p(0.5):6.2f} p99 {put.p(0.99):6.2f} "
                 f"ms: even a submit that were exactly one etcd write would reach {floor} of the no-op"
+                + (f" (etcd CPU {put.store_cpu_ms:.2f} ms/put)" if put.store_cpu else "")
+            )
+    cpu_rows = [(store, clients, sub) for store, clients, sub, _ in rows if sub.store_cpu]
+    if cpu_rows:
+        # Where every process of the run shares the host's cores, their sum per submit times the submit rate
+        # is how many cores were busy: near the core count, the host, not a wait, bounded the rate.
+        print(f"\n  CPU per submit, every process of the run (this host has {os.cpu_count()} cores)")
+        for store, clients, sub in cpu_rows:
+            total = sub.cpu_ms + sub.client_cpu_ms + sub.store_cpu_ms
+            busy = total * sub.rate / 1000
+            print(
+                f"  {store:<6} {clients:>3} server {sub.cpu_ms:5.2f} + clients {sub.client_cpu_ms:5.2f} + "
+                f"{store} {sub.store_cpu_ms:5.2f} = {total:5.2f} ms: {busy:4.2f} cores busy"
             )
     if start:
         to_running, to_trainers, _ = start
@@ -319,10 +345,12 @@ def main() -> int:
                 rows += bench_store("sqlite", server, args, errors)
                 rss["sqlite API server"] = server.rss_mib()
         if not args.skip_etcd:
+            etcd_pid = None  # a remote cluster's CPU is not this host's
             if args.etcd_endpoints_file:
                 etcd_settings = {"etcd_endpoints_file": args.etcd_endpoints_file}
             else:
                 local_etcd = LocalEtcd(work / "etcd").start()
+                etcd_pid = local_etcd.proc.pid
                 config = local_etcd.client_config
                 etcd_settings = {
                     "etcd_endpoints": ",".join(config.endpoints),
@@ -333,9 +361,11 @@ def main() -> int:
             prefix = f"/bench-{uuid.uuid4().hex[:8]}"  # on a real cluster: left to its compaction
             etcd_settings.update(store="etcd", etcd_prefix=prefix)
             with LocalServer(work / "etcd-server", runner_enabled="false", **etcd_settings) as server:
-                rows += bench_store("etcd", server, args, errors)
+                rows += bench_store("etcd", server, args, errors, etcd_pid)
                 rss["etcd API server"] = server.rss_mib()
-            raw = bench_raw_etcd_put(Settings.from_env(server.env).etcd_client_config(), prefix, args, errors)
+            raw = bench_raw_etcd_put(
+                Settings.from_env(server.env).etcd_client_config(), prefix, args, errors, etcd_pid
+            )
         if args.start_jobs:
             start = bench_start_latency(work, args, errors)
             rss["runner server (after starts)"] = start[2]

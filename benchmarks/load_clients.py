@@ -50,6 +50,7 @@ class Phase:
         self.elapsed = 0.0
         self.server_cpu = 0.0  # CPU seconds the server spent in this phase (all its threads)
         self.client_cpu = 0.0  # CPU seconds the client processes spent from the start signal on
+        self.store_cpu = 0.0  # CPU seconds the store's own server (a local etcd) spent, when measured
         self.request_prefix = f"bench-{uuid.uuid4().hex[:12]}"
 
     def run(self, make_client, call, access_log: Path | None = None, prepare=None) -> Phase:
@@ -193,6 +194,7 @@ class Phase:
         self.elapsed += other.elapsed
         self.server_cpu += other.server_cpu
         self.client_cpu += other.client_cpu
+        self.store_cpu += other.store_cpu
         return self
 
     @property
@@ -214,3 +216,8 @@ class Phase:
     def client_cpu_ms(self) -> float:
         """The client processes' CPU per completed call: on shared cores, what the load generator took."""
         return self.client_cpu * 1000 / len(self.latencies) if self.latencies else float("nan")
+
+    @property
+    def store_cpu_ms(self) -> float:
+        """The store process's CPU per completed call (a local etcd: it shares the cores too)."""
+        return self.store_cpu * 1000 / len(self.latencies) if self.latencies else float("nan")

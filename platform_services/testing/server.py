@@ -28,6 +28,12 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULTS = {"stop_grace_s": "1"}
 
 
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) process `pid` has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class LocalServer:
     """One server process over `data_dir`; it can be killed (SIGKILL) and started again on the same port.
     `admin_key` is an admin access key made with `create-admin` before the first start."""
@@ -97,8 +103,7 @@ class LocalServer:
 
     def cpu_s(self) -> float:
         """CPU seconds (user + system, all threads) the server process has used so far."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_s(self.proc.pid)
 
     def rss_mib(self) -> float:
         """The server process's resident memory now (NaN when it is not running)."""

@@ -30,6 +30,7 @@ def test_the_benchmark_runs_on_a_tiny_load():
         assert row in out, out
     if etcd_binary() is not None:
         assert "etcd     2" in out and "raw etcd put" in out, out
+        assert "CPU per submit, every process" in out and "etcd CPU" in out and "cores busy" in out, out
     assert _bench_processes() == [], "the benchmark left processes running"
 
 
