@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from platform_services.api.deps import Caller, Svc, scoped_org
+from platform_services.api.responses import StoredJSONResponse
 from platform_services.errors import ApiError
 from platform_services.jobs import states
 from platform_services.jobs.service import public_view
@@ -35,8 +36,17 @@ _SUBMIT_BODY = {
 }
 
 
-@router.post("/train", status_code=201, openapi_extra={"requestBody": _SUBMIT_BODY})
-async def submit(request: Request, response: Response, principal: Caller, s: Svc) -> dict:
+_RETRIED = {"description": "a retry with the same client_request_id: the job the first request created"}
+
+
+@router.post(
+    "/train",
+    status_code=201,
+    response_model=dict,
+    responses={200: {**_RETRIED, "content": {"application/json": {"schema": {"type": "object"}}}}},
+    openapi_extra={"requestBody": _SUBMIT_BODY},
+)
+async def submit(request: Request, principal: Caller, s: Svc) -> StoredJSONResponse:
     try:
         spec = TrainJobSpec.model_validate_json(await request.body())
     except ValidationError as exc:
@@ -47,9 +57,7 @@ async def submit(request: Request, response: Response, principal: Caller, s: Svc
     job, created = await s.jobs.submit(principal.org_id, spec)
     if created:
         s.metrics.jobs_submitted.labels(job["state"]).inc()
-    else:
-        response.status_code = 200
-    return public_view(job)
+    return StoredJSONResponse(public_view(job), status_code=201 if created else 200)
 
 
 @router.get("/train")
