@@ -19,3 +19,10 @@ class ApiError(Exception):
 def not_found(kind: str, name: str) -> ApiError:
     # Another tenant's object is answered exactly like a missing one: 404, never 403.
     return ApiError(404, "NotFound", f"{kind} {name!r} not found")
+
+
+def replayed_request() -> ApiError:
+    # SigV4 and Galaxy V3 carry no nonce: a signature is accepted once (auth/replay.py).
+    return ApiError(
+        401, "ReplayedRequest", "this signature was already used; sign every request anew", "Authorization"
+    )

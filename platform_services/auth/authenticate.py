@@ -8,7 +8,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from platform_services.auth import galaxy, sigv4
-from platform_services.errors import ApiError
+from platform_services.errors import ApiError, replayed_request
 from platform_services.tenancy.service import Principal
 
 
@@ -39,6 +39,35 @@ async def _lookup(request: Request, access_key: str):
 
 
 async def authenticate(request: Request) -> Principal:
+    principal, signature = await _verified(request)
+    if not await request.app.state.services.replay.admit(signature):
+        raise replayed_request()
+    request.state.access_key = principal.access_key
+    return principal
+
+
+async def authenticate_for_commit(request: Request) -> tuple[Principal, str | None]:
+    """For a route that commits anyway (the submission): the principal, and the signature when the replay
+    cache lives in the shared store, for the route to create its key in that commit (auth/replay.py), saving
+    a durable write. The route must then pass every answer it gives without that commit through
+    `record_signature` first. With the cache in this server's memory the signature is admitted here, as
+    `authenticate` does, and None is returned."""
+    services = request.app.state.services
+    if not services.replay.shared:
+        return await authenticate(request), None
+    principal, signature = await _verified(request)
+    request.state.access_key = principal.access_key
+    return principal, signature
+
+
+async def record_signature(request: Request, signature: str) -> None:
+    """Record a signature that `authenticate_for_commit` left to the route; ReplayedRequest if it was used."""
+    if not await request.app.state.services.replay.admit(signature):
+        raise replayed_request()
+
+
+async def _verified(request: Request) -> tuple[Principal, str]:
+    """The principal whose key signed the request, and the signature (not yet checked against replays)."""
     services = request.app.state.services
     body = await request.body()
     authorization = request.headers.get("authorization", "")
@@ -70,10 +99,7 @@ async def authenticate(request: Request) -> Principal:
             f"(service {services.settings.sigv4_service!r}, region "
             f"{services.settings.sigv4_region!r})",
         )
-    if not await services.replay.admit(signature):
-        raise _unauthorized("ReplayedRequest", "this signature was already used; sign every request anew")
-    request.state.access_key = principal.access_key
-    return principal
+    return principal, signature
 
 
 async def _galaxy(request: Request, authorization: str, body: bytes) -> tuple[Principal, str]:

@@ -20,6 +20,8 @@ from platform_services.store import Store
 class ReplayCache:
     """In this process's memory."""
 
+    shared = False
+
     def __init__(self, ttl_s: float, max_entries: int = 1_000_000):
         self.ttl_s = ttl_s
         self.max_entries = max_entries
@@ -53,15 +55,22 @@ class SharedReplayCache:
 
     BATCH = 64  # keys per Txn: etcd counts each nested put, and allows 128 operations
     GROUP = "replay"  # one group: every check of this server shares the batches
+    shared = True
 
     def __init__(self, store: Store, ttl_s: float):
         self.store = store
         self.ttl_s = int(ttl_s)
         self.batches = GroupCommit(self._send, lambda waiting: self.BATCH)
 
+    @staticmethod
+    def key(signature: str) -> str:
+        """The signature's key in the store. A route that commits anyway may create it in its own commit (a
+        compare that it is absent, a put expiring after `ttl_s`) instead of calling `admit` first."""
+        return "/replay/" + hashlib.sha256(signature.encode()).hexdigest()
+
     async def admit(self, signature: str) -> bool:
         """True the first time any replica sees the signature; StoreUnavailable (503) when it cannot tell."""
-        return await self.batches.run(self.GROUP, "/replay/" + hashlib.sha256(signature.encode()).hexdigest())
+        return await self.batches.run(self.GROUP, self.key(signature))
 
     def _send(self, _group: str, batch: list[Pending]) -> None:
         keys = list(dict.fromkeys(p.request for p in batch))  # a signature twice in one batch: the first wins

@@ -11,11 +11,12 @@ from starlette.concurrency import run_in_threadpool
 
 from platform_services.api.deps import Caller, Svc, scoped_org
 from platform_services.api.responses import StoredJSONResponse
-from platform_services.auth.authenticate import authenticate
+from platform_services.auth.authenticate import authenticate_for_commit, record_signature
 from platform_services.errors import ApiError
 from platform_services.jobs import states
 from platform_services.jobs.service import public_view
 from platform_services.jobs.spec import FRAMEWORKS, TrainJobSpec
+from platform_services.store import StoreUnavailable
 
 router = APIRouter(prefix="/cloud_ml/v1", tags=["train"])
 JOB_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -49,20 +50,42 @@ _RETRIED = {"description": "a retry with the same client_request_id: the job the
 )
 async def submit(request: Request) -> StoredJSONResponse:
     # Authenticated by a direct call rather than through Caller/Svc: FastAPI's dependency solving cost the
-    # hottest route about 25 us a request. Same order: the signature is checked before the body is read.
-    principal = await authenticate(request)
+    # hottest route about 35 us a request. Same order: the signature is checked before the body is read.
+    # On a shared store the signature's replay key is created in the submission's own commit (one durable
+    # write instead of two); every answer given without that commit records the signature first.
+    principal, unrecorded = await authenticate_for_commit(request)
     s = request.app.state.services
     try:
-        spec = TrainJobSpec.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
-    # Async: the submission waits for its group commit on the event loop, whose batch commits in the
-    # threadpool on etcd and on the loop on SQLite (group_commit.py); a sync route would also pay a hop to
-    # validate its response.
-    job, created = await s.jobs.submit(principal.org_id, spec)
+        try:
+            spec = TrainJobSpec.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+        # Async: the submission waits for its group commit on the event loop, whose batch commits in the
+        # threadpool on etcd and on the loop on SQLite (group_commit.py); a sync route would also pay a hop to
+        # validate its response.
+        signature = (s.replay.key(unrecorded), s.replay.ttl_s) if unrecorded else None
+        job, created = await s.jobs.submit(principal.org_id, spec, signature)
+    except Exception as exc:
+        if unrecorded and not (isinstance(exc, ApiError) and exc.code == "ReplayedRequest"):
+            await _record_before_answering(request, unrecorded, exc)
+        raise
     if created:
         s.metrics.jobs_submitted.labels(job["state"]).inc()
+    elif unrecorded:  # a retry answered with the first job: nothing committed
+        await record_signature(request, unrecorded)
     return StoredJSONResponse(public_view(job), status_code=201 if created else 200)
+
+
+async def _record_before_answering(request: Request, signature: str, answer: Exception) -> None:
+    """Record the signature of a submission answered with `answer` without its commit. A replayed request gets
+    ReplayedRequest instead, unless `answer` is the store's failure: the commit may have recorded the key
+    itself, and the store's answer stands. When recording fails, that failure (503) is the answer: a refusal
+    given with its signature unrecorded could be replayed into an admission later."""
+    try:
+        await record_signature(request, signature)
+    except ApiError:
+        if not isinstance(answer, StoreUnavailable):
+            raise
 
 
 @router.get("/train")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from threading import Lock
 from typing import TYPE_CHECKING
 
-from platform_services.errors import ApiError
+from platform_services.errors import ApiError, replayed_request
 from platform_services.group_commit import GroupCommit, Pending
 from platform_services.jobs import states
 from platform_services.jobs.keys import active_key, job_key
@@ -33,10 +33,12 @@ def busy() -> ApiError:
 
 
 class Submission:
-    """One submission as its batch commits it: the job's key, and its request id's when it carries one."""
+    """One submission as its batch commits it: the job's key, its request id's when it carries one, and its
+    signature's replay key with that key's lifetime when the commit records the signature (a shared store)."""
 
-    def __init__(self, org: str, spec: TrainJobSpec):
+    def __init__(self, org: str, spec: TrainJobSpec, signature: tuple[str, int] | None = None):
         self.spec = spec
+        self.signature = signature
         self.body = spec.model_dump(exclude={"client_request_id", "reject_if_over_quota"})
         self.key = job_key(org, spec.job_name)
         self.idem_key = f"/idempotency/{org}/{spec.client_request_id}" if spec.client_request_id else None
@@ -45,8 +47,9 @@ class Submission:
             if self.idem_key
             else ""
         )
-        # Its share of the commit: the job, its active key, its admitted or queue key, its request id's key.
-        self.ops = 4 if self.idem_key else 3
+        # Its share of the commit: the job, its active key, its admitted or queue key, its request id's key,
+        # its signature's key.
+        self.ops = 3 + bool(self.idem_key) + bool(signature)
 
 
 def take_submissions(waiting: list[Pending]) -> int:
@@ -77,20 +80,25 @@ class Submissions:
     # and, from JobService: _ledger(org) -> Item, _committed(change, compares, ops) -> bool
 
     # ---- submit ------------------------------------------------------------------------------------------
-    async def submit(self, org: str, spec: TrainJobSpec) -> tuple[dict, bool]:
+    async def submit(
+        self, org: str, spec: TrainJobSpec, signature: tuple[str, int] | None = None
+    ) -> tuple[dict, bool]:
         """(job, created). A retry with the same client_request_id returns the first job, created=False.
+        `signature` (its replay key, the key's lifetime): created only with the job, in the same commit, which
+        fails the submission with ReplayedRequest when the key exists; any other answer leaves it uncreated.
 
         Group committed per org (platform_services/group_commit.py): the submissions that arrive while one of
         the org's commits is in flight go together in the next, decided in arrival order on one view of the
         ledger, so under load a submission costs a fraction of a commit."""
-        return await self._submissions.run(org, Submission(org, spec))
+        return await self._submissions.run(org, Submission(org, spec, signature))
 
     def _submit_batch(self, org: str, batch: list[Pending]) -> None:
         """Settle every submission of `batch` (one org's, in arrival order): one commit for all of them when
         nothing conflicts, decided on the ledger this service last committed (a read only when it has none).
         That each name is free is the commit's compare; only a failed commit pays the reads that tell a stale
-        ledger or a taken name (answered 409, the rest retried). A request carrying a client_request_id reads
-        its key first, so a retry is answered with the first job before admission can refuse it."""
+        ledger, a taken name (answered 409) or a used signature (401), the rest retried. A request carrying a
+        client_request_id reads its key first, so a retry is answered with the first job before admission can
+        refuse it."""
         batch = [p for p in batch if self._valid(p)]
         with self._locks[org]:
             ledger, remembered = self._ledgers.get(org), True
@@ -119,9 +127,11 @@ class Submissions:
                     remembered = False
                     continue  # the remembered ledger was stale: decide again on the stored one
                 remembered = False
-                for p, answer in decided:  # a request id or a name moved (or the ledger): answer taken names
-                    if not isinstance(answer, ApiError) and (taken := self._taken(p.request)):
-                        p.fail(taken)
+                for p, answer in decided:  # a request id, a name or a signature moved (or the ledger)
+                    if not isinstance(answer, ApiError) and (
+                        refused := self._signature_used(p.request) or self._taken(p.request)
+                    ):
+                        p.fail(refused)
                 batch = [p for p in batch if not p.done]
         for p in batch:
             p.fail(busy())
@@ -148,6 +158,10 @@ class Submissions:
                 compares.append(Compare(s.idem_key, 0))
                 record = {"job_name": s.spec.job_name, "uid": job["uid"], "fingerprint": s.fingerprint}
                 ops.append(Put(s.idem_key, {**record, "time": time.time()}))
+            if s.signature:
+                key, lifetime_s = s.signature
+                compares.append(Compare(key, 0))
+                ops.append(Put(key, {}, expires_in_s=lifetime_s))
         return compares, ops, decided
 
     def _valid(self, p: Pending) -> bool:
@@ -168,6 +182,11 @@ class Submissions:
         except ApiError as exc:
             p.fail(exc)
         return True
+
+    def _signature_used(self, s: Submission) -> ApiError | None:
+        if s.signature is None or self.store.get(s.signature[0]) is None:
+            return None
+        return replayed_request()
 
     def _taken(self, s: Submission) -> ApiError | None:
         if self.store.get(s.key) is None:

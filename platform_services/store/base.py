@@ -58,8 +58,12 @@ class Compare:
 
 @dataclass(frozen=True)
 class Put:
+    """`expires_in_s`: a key the store deletes at least that many seconds later (a shared store's leases;
+    the embedded store keeps no expiring keys and refuses one)."""
+
     key: str
     value: dict
+    expires_in_s: int | None = None
 
 
 @dataclass(frozen=True)

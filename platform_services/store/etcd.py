@@ -194,21 +194,36 @@ class EtcdStore:
                 f"etcd accepts at most {self.max_txn_ops} compares and {self.max_txn_ops} operations per "
                 f"transaction (--max-txn-ops); this one has {len(compares)} and {len(last)}"
             )
-        body = {
-            "compare": [
-                {
-                    "key": _b64(self._key(c.key)),
-                    "target": "MOD",
-                    "result": "EQUAL",
-                    "mod_revision": str(c.mod_revision),
-                }
-                for c in compares
-            ],
-            "success": [_request_op(self._key(op.key), op) for op in last.values()],
-        }
-        answer = self._call("/v3/kv/txn", body, idempotent=False)
-        # The gateway omits false fields; the header's revision is the Txn's (every put's mod_revision).
-        return int(answer["header"]["revision"]) if answer.get("succeeded") else 0
+        compare = [
+            {
+                "key": _b64(self._key(c.key)),
+                "target": "MOD",
+                "result": "EQUAL",
+                "mod_revision": str(c.mod_revision),
+            }
+            for c in compares
+        ]
+        ttls = {op.expires_in_s for op in last.values() if isinstance(op, Put)} - {None}
+        for attempt in range(2):
+            # Expiring puts go on the lease shared by every expiring key of their TTL (see create_expiring).
+            leases = {ttl: self._expiring_lease(ttl, renew=attempt > 0) for ttl in ttls}
+            body = {"compare": compare, "success": [self._request_op(op, leases) for op in last.values()]}
+            try:
+                answer = self._call("/v3/kv/txn", body, idempotent=False)
+            except LeaseNotFound:
+                continue  # nothing applied: take a new lease
+            # The gateway omits false fields; the header's revision is the Txn's (every put's mod_revision).
+            return int(answer["header"]["revision"]) if answer.get("succeeded") else 0
+        raise StoreUnavailable("etcd: the lease for the expiring keys of a commit vanished twice")
+
+    def _request_op(self, op: Put | Delete, leases: dict[int, str]) -> dict:
+        key = _b64(self._key(op.key))
+        if isinstance(op, Delete):
+            return {"request_delete_range": {"key": key}}
+        put = {"key": key, "value": _b64(encode_json(op.value))}
+        if op.expires_in_s is not None:
+            put["lease"] = leases[op.expires_in_s]
+        return {"request_put": put}
 
     def ping(self) -> None:
         """A linearizable read (needs a leader and a quorum), then the alarms (NOSPACE refuses writes)."""
@@ -319,13 +334,6 @@ def _absent(key: bytes) -> dict:
 
 def _put(key: bytes, value: bytes, lease: str) -> dict:
     return {"request_put": {"key": _b64(key), "value": _b64(value), "lease": lease}}
-
-
-def _request_op(key: bytes, op: Put | Delete) -> dict:
-    if isinstance(op, Put):
-        value = encode_json(op.value)
-        return {"request_put": {"key": _b64(key), "value": _b64(value)}}
-    return {"request_delete_range": {"key": _b64(key)}}
 
 
 def _error_message(data: bytes) -> str:

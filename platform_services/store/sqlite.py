@@ -104,6 +104,9 @@ class SqliteStore:
             cur.execute("COMMIT")
 
     def commit(self, compares: list[Compare], ops: list[Put | Delete]) -> int:
+        for op in ops:
+            if isinstance(op, Put) and op.expires_in_s is not None:
+                raise ValueError(f"{op.key}: the SQLite store keeps no expiring keys (a shared store does)")
         with self._write() as cur:
             for c in compares:
                 row = cur.execute("SELECT mod_revision FROM kv WHERE key = ?", (c.key,)).fetchone()

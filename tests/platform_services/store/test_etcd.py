@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from platform_services.sdk import ServerError
-from platform_services.store import Put, StoreUnavailable
+from platform_services.store import Compare, Put, StoreUnavailable
 from platform_services.store.etcd import EtcdStore, TransactionTooLarge
 from platform_services.store.etcd_local import LocalEtcd, make_pki
 from tests.platform_services.conftest import Server, etcd_settings, wait_for
@@ -130,6 +130,26 @@ def test_a_revoked_shared_lease_is_replaced(etcd):
     store.revoke_lease(lease)  # as an operator might; the keys on it go with it
     assert store.create_expiring("/replay/x", 600)
     assert store._expiring_leases[600][0] != lease
+
+
+def test_an_expiring_put_commits_with_the_rest_then_expires(etcd):
+    """How a submission records its signature: the replay key created in the same Txn, under its compare, on
+    the lease create_expiring uses (so a later create_expiring of that key is refused until it expires)."""
+    store = _store(etcd.client_config)
+    assert store.commit([Compare("/replay/s", 0)], [Put("/jobs/o/a", {"n": 1}), Put("/replay/s", {}, 1)])
+    assert not store.create_expiring("/replay/s", 1)  # one store's replay key, whichever way it was created
+    assert not store.commit([Compare("/replay/s", 0)], [Put("/jobs/o/b", {"n": 2}), Put("/replay/s", {}, 1)])
+    assert store.get("/jobs/o/b") is None  # the failed compare kept the whole Txn out
+    wait_for(lambda: store.get("/replay/s") is None, timeout=30, interval=0.2)
+    assert store.get("/jobs/o/a").value == {"n": 1}  # only the expiring key goes
+
+
+def test_an_expiring_put_after_its_lease_was_revoked_gets_a_new_one(etcd):
+    store = _store(etcd.client_config)
+    assert store.create_expiring("/replay/x", 600)
+    store.revoke_lease(store._expiring_leases[600][0])
+    assert store.commit([], [Put("/replay/y", {}, 600)])  # LeaseNotFound once, then a fresh lease
+    assert store.get("/replay/y") is not None
 
 
 def test_leadership_lease_is_revoked_on_resign_and_regranted_after_expiry(etcd):

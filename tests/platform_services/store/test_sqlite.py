@@ -5,6 +5,8 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from platform_services.store import Put
 from platform_services.store.sqlite import SqliteStore
 from tests.platform_services.conftest import REPO
@@ -57,3 +59,10 @@ def test_reads_from_any_thread_do_not_wait_for_a_write_in_progress(tmp_path):
     assert store.get("/k").value == {"n": 2}  # and once committed, every thread sees it
     assert ThreadPoolExecutor(1).submit(store.get, "/k").result(10).value == {"n": 2}
     store.close()
+
+
+def test_an_expiring_key_is_refused_and_nothing_written(tmp_path):
+    store = SqliteStore(tmp_path / "db.sqlite")
+    with pytest.raises(ValueError, match="/replay/s: the SQLite store keeps no expiring keys"):
+        store.commit([], [Put("/jobs/o/a", {"n": 1}), Put("/replay/s", {}, 60)])
+    assert store.get("/jobs/o/a") is None
