@@ -18,7 +18,8 @@ Leases: the leadership claim is etcd's election recipe (what clientv3/concurrenc
 this candidate keeps alive, and a leader key created only if absent (`create_revision == 0`) and attached to
 that lease, so etcd deletes it when the lease expires or is revoked. `create_expiring` (the shared replay
 cache) attaches keys to a lease shared by every key created within a tenth of the TTL, so it costs one Txn per
-key and one lease grant per window. Ref: https://etcd.io/docs/v3.4/learning/api/#lease-api
+key and one lease grant per window; a commit's expiring puts (`Put.expires_in_s`: a submission's replay key)
+go on the same lease. Ref: https://etcd.io/docs/v3.4/learning/api/#lease-api
 """
 
 from __future__ import annotations
