@@ -40,8 +40,7 @@ async def _lookup(request: Request, access_key: str):
 
 async def authenticate(request: Request) -> Principal:
     principal, signature = await _verified(request)
-    if not await request.app.state.services.replay.admit(signature):
-        raise replayed_request()
+    await record_signature(request, signature)
     request.state.access_key = principal.access_key
     return principal
 

@@ -205,26 +205,22 @@ class EtcdStore:
             for c in compares
         ]
         ttls = {op.expires_in_s for op in last.values() if isinstance(op, Put)} - {None}
-        for attempt in range(2):
-            # Expiring puts go on the lease shared by every expiring key of their TTL (see create_expiring).
-            leases = {ttl: self._expiring_lease(ttl, renew=attempt > 0) for ttl in ttls}
+
+        def send(leases: dict[int, str]) -> int:
             body = {"compare": compare, "success": [self._request_op(op, leases) for op in last.values()]}
-            try:
-                answer = self._call("/v3/kv/txn", body, idempotent=False)
-            except LeaseNotFound:
-                continue  # nothing applied: take a new lease
+            answer = self._call("/v3/kv/txn", body, idempotent=False)
             # The gateway omits false fields; the header's revision is the Txn's (every put's mod_revision).
             return int(answer["header"]["revision"]) if answer.get("succeeded") else 0
-        raise StoreUnavailable("etcd: the lease for the expiring keys of a commit vanished twice")
+
+        return self._on_expiring_leases(ttls, send)
 
     def _request_op(self, op: Put | Delete, leases: dict[int, str]) -> dict:
-        key = _b64(self._key(op.key))
+        key = self._key(op.key)
         if isinstance(op, Delete):
-            return {"request_delete_range": {"key": key}}
-        put = {"key": key, "value": _b64(encode_json(op.value))}
+            return {"request_delete_range": {"key": _b64(key)}}
         if op.expires_in_s is not None:
-            put["lease"] = leases[op.expires_in_s]
-        return {"request_put": put}
+            return _put(key, encode_json(op.value), leases[op.expires_in_s])
+        return {"request_put": {"key": _b64(key), "value": _b64(encode_json(op.value))}}
 
     def ping(self) -> None:
         """A linearizable read (needs a leader and a quorum), then the alarms (NOSPACE refuses writes)."""
@@ -250,21 +246,31 @@ class EtcdStore:
         that exists does not stop the others."""
         if len(keys) > self.max_txn_ops // 2:
             raise TransactionTooLarge(f"{len(keys)} keys in one Txn; at most {self.max_txn_ops // 2}")
-        for attempt in range(2):
-            lease = self._expiring_lease(ttl_s, renew=attempt > 0)
+
+        def send(leases: dict[int, str]) -> list[bool]:
+            lease = leases[ttl_s]
             txns = [
                 {"compare": [_absent(self._key(key))], "success": [_put(self._key(key), b"{}", lease)]}
                 for key in keys
             ]
-            try:
-                if len(txns) == 1:
-                    return [bool(self._call("/v3/kv/txn", txns[0], idempotent=False).get("succeeded", False))]
-                body = {"success": [{"request_txn": txn} for txn in txns]}
-                answer = self._call("/v3/kv/txn", body, idempotent=False)
-            except LeaseNotFound:
-                continue  # the shared lease is gone (revoked by hand?): nothing applied, take a new one
+            if len(txns) == 1:
+                return [bool(self._call("/v3/kv/txn", txns[0], idempotent=False).get("succeeded", False))]
+            body = {"success": [{"request_txn": txn} for txn in txns]}
+            answer = self._call("/v3/kv/txn", body, idempotent=False)
             return [bool(r["response_txn"].get("succeeded", False)) for r in answer["responses"]]
-        raise StoreUnavailable(f"etcd: the lease for {keys[0]!r} vanished twice")
+
+        return self._on_expiring_leases({ttl_s}, send)
+
+    def _on_expiring_leases(self, ttls: set[int], send):
+        """`send(leases)` with the shared lease of each TTL in `ttls`; when etcd no longer knows one (revoked
+        by hand?), nothing was applied: once more on fresh leases."""
+        for attempt in range(2):
+            leases = {ttl: self._expiring_lease(ttl, renew=attempt > 0) for ttl in ttls}
+            try:
+                return send(leases)
+            except LeaseNotFound:
+                continue
+        raise StoreUnavailable(f"etcd: the lease for expiring keys (TTL {sorted(ttls)} s) vanished twice")
 
     def _expiring_lease(self, ttl_s: int, renew: bool) -> str:
         window = max(1, ttl_s // 10)
