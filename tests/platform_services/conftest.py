@@ -2,6 +2,7 @@
 etcd (`LocalEtcd`), clients signed with SigV4, and orgs made per test."""
 
 import asyncio
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -168,3 +169,10 @@ def wait_for(predicate, timeout: float = 20, interval: float = 0.05):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting; last value {value!r}")
         time.sleep(interval)
+
+
+def dead_url() -> str:
+    """An https:// URL on 127.0.0.1 where nothing listens (a port bound, then closed again)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"https://127.0.0.1:{sock.getsockname()[1]}"

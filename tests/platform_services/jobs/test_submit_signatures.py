@@ -3,7 +3,6 @@ created in the submission's own commit (jobs/routes.py), and every answer given 
 it first: so a replay is refused even where the first answer was a refusal that would not be one now."""
 
 import asyncio
-import socket
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -17,7 +16,7 @@ from platform_services.errors import ApiError
 from platform_services.jobs.routes import _record_before_answering
 from platform_services.store import StoreUnavailable
 from platform_services.store.etcd import EtcdStore
-from tests.platform_services.conftest import job
+from tests.platform_services.conftest import dead_url, job
 
 TRAIN = "/cloud_ml/v1/train"
 
@@ -106,13 +105,6 @@ def _request(cache) -> SimpleNamespace:
     return SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(services=SimpleNamespace(replay=cache))))
 
 
-def _unreachable(config):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead = f"https://127.0.0.1:{sock.getsockname()[1]}"  # closed again: nothing listens there
-    return replace(config, endpoints=(dead,))
-
-
 @pytest.mark.parametrize("answer", [ApiError(409, "QuotaExceeded", "over"), StoreUnavailable("etcd is gone")])
 def test_an_answer_without_the_commit_records_its_signature_first(etcd, answer):
     cache = SharedReplayCache(EtcdStore(etcd.client_config, prefix=f"/sig-{uuid.uuid4().hex[:8]}"), 600)
@@ -128,6 +120,7 @@ def test_an_answer_without_the_commit_records_its_signature_first(etcd, answer):
 
 
 def test_a_refusal_whose_signature_cannot_be_recorded_is_answered_503(etcd):
-    cache = SharedReplayCache(EtcdStore(_unreachable(etcd.client_config), timeout_s=1), 600)
+    unreachable = EtcdStore(replace(etcd.client_config, endpoints=(dead_url(),)), timeout_s=1)
+    cache = SharedReplayCache(unreachable, 600)
     with pytest.raises(StoreUnavailable):
         asyncio.run(_record_before_answering(_request(cache), "v4:x", ApiError(409, "QuotaExceeded", "over")))

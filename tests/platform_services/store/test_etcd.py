@@ -1,6 +1,5 @@
 """What only the etcd store has: TLS with client certificates, several endpoints, etcd's limits, readiness."""
 
-import socket
 import time
 import uuid
 from dataclasses import replace
@@ -12,13 +11,7 @@ from platform_services.sdk import ServerError
 from platform_services.store import Compare, Put, StoreUnavailable
 from platform_services.store.etcd import EtcdStore, TransactionTooLarge
 from platform_services.store.etcd_local import LocalEtcd, make_pki
-from tests.platform_services.conftest import Server, etcd_settings, wait_for
-
-
-def _dead_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"https://127.0.0.1:{sock.getsockname()[1]}"  # closed again: nothing listens there
+from tests.platform_services.conftest import Server, dead_url, etcd_settings, wait_for
 
 
 def _store(config, **kwargs) -> EtcdStore:
@@ -33,7 +26,7 @@ def test_a_prefix_is_a_separate_namespace(etcd):
 
 
 def test_a_dead_endpoint_is_skipped(etcd):
-    config = replace(etcd.client_config, endpoints=(_dead_url(), etcd.url))
+    config = replace(etcd.client_config, endpoints=(dead_url(), etcd.url))
     store = _store(config)
     assert store.commit([], [Put("/k", {})])
     assert store.get("/k") is not None
@@ -41,7 +34,7 @@ def test_a_dead_endpoint_is_skipped(etcd):
 
 
 def test_unreachable_cluster_is_store_unavailable_and_fast(etcd):
-    store = _store(replace(etcd.client_config, endpoints=(_dead_url(), _dead_url())), timeout_s=1)
+    store = _store(replace(etcd.client_config, endpoints=(dead_url(), dead_url())), timeout_s=1)
     started = time.monotonic()
     for call in (store.ping, lambda: store.get("/k"), lambda: store.commit([], [Put("/k", {})])):
         with pytest.raises(StoreUnavailable, match="no endpoint answered"):
